@@ -1,0 +1,143 @@
+//! Batched data fetching for code written as if sequential.
+//!
+//! A web page is rendered by many small functions, each needing a few rows from slow stores.
+//! Called one by one they make hundreds of round trips; fetching everything up front by hand
+//! makes every developer write the logic twice. With asynq, each function is written as if
+//! sequential and marks with `.await` where it waits for data. A [`Runtime`] drives all the
+//! functions of a request breadth-first: it runs everything that can run, and only when every
+//! task waits does it send the collected requests, one call per [`DataSource`] with every key
+//! the round needs. Siblings coalesce without anyone planning it, and the number of rounds is
+//! the longest chain of data dependencies: the optimum that hand-priming reaches.
+//!
+//! This is the Rust successor of Quora's Python asynq and a peer of Facebook's Haxl.
+//!
+//! # The model
+//!
+//! 1. `#[asynq] fn f(args) -> T` returns a lazy [`Task`] that runs when awaited or run.
+//! 2. Inside, `.await` takes a task, a fetch request (`S::load(key)`), or a tuple, array,
+//!    `Vec`, `Option` or map of them ([`Yieldable`]); members of one awaited value run in the
+//!    same rounds and their fetches are batched together.
+//! 3. [`Runtime::run`] runs a task: rounds of "run everything runnable, then fetch every
+//!    pending key" until the task finishes. Each run has its own cache: a key is fetched at
+//!    most once per run. [`Runtime::last_stats`] tells rounds, calls, keys and cache hits.
+//!
+//! # Example
+//!
+//! ```
+//! use asynq_core::{asynq, DataSource, Runtime};
+//!
+//! #[derive(Clone)]
+//! struct User {
+//!     name: String,
+//!     friends: Vec<u64>,
+//! }
+//!
+//! #[derive(Debug)]
+//! struct DbError;
+//! impl std::fmt::Display for DbError {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+//!         f.write_str("database unavailable")
+//!     }
+//! }
+//! impl std::error::Error for DbError {}
+//!
+//! struct Users; // a connection, in a real application
+//! impl DataSource for Users {
+//!     type Key = u64;
+//!     type Value = User; // an absent row is the source's choice: Option<User>, say
+//!     type Error = DbError;
+//!     async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, User)>, DbError> {
+//!         // One query for the whole batch: SELECT ... WHERE id IN (keys)
+//!         Ok(keys
+//!             .iter()
+//!             .map(|&id| (id, User { name: format!("user{id}"), friends: vec![id + 1, id + 2] }))
+//!             .collect())
+//!     }
+//! }
+//!
+//! #[asynq]
+//! fn user_name(uid: u64) -> Result<String, asynq_core::Error> {
+//!     let user = Users::load(uid).await?; // suspends until the round's batch returns
+//!     Ok(user.name)
+//! }
+//!
+//! #[asynq]
+//! fn friend_ids(uid: u64) -> Result<Vec<u64>, asynq_core::Error> {
+//!     Ok(Users::load(uid).await?.friends)
+//! }
+//!
+//! #[asynq]
+//! fn profile(uid: u64) -> Result<String, asynq_core::Error> {
+//!     // Siblings awaited together run in the same rounds: one call to Users for both.
+//!     let (name, friends) = (user_name(uid), friend_ids(uid)).await;
+//!     let names = friends?.into_iter().map(user_name).collect::<Vec<_>>().await;
+//!     let names = names.into_iter().collect::<Result<Vec<_>, _>>()?;
+//!     Ok(format!("{} knows {}", name?, names.join(", ")))
+//! }
+//!
+//! let rt = Runtime::new().with_source(Users);
+//! let html = rt.run(profile(4))?; // blocking; rt.run_async(task).await inside tokio
+//! assert_eq!(html, "user4 knows user5, user6");
+//! let stats = rt.last_stats();
+//! println!("{stats}"); // rounds, calls per source, keys, cache hits
+//! assert_eq!((stats.rounds, stats.calls(), stats.keys()), (2, 2, 3));
+//! # Ok::<(), asynq_core::Error>(())
+//! ```
+//!
+//! # Crates
+//!
+//! `asynq-core` (this crate) is the runtime and re-exports the [`asynq`] attribute from
+//! [`asynq-macros`](https://docs.rs/asynq-macros); depend on this crate only.
+
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub,
+    clippy::undocumented_unsafe_blocks
+)]
+
+mod context;
+mod error;
+mod join;
+mod output;
+mod runtime;
+mod source;
+mod stats;
+mod task;
+mod yieldable;
+
+pub use asynq_macros::asynq;
+
+pub use crate::error::{Error, SourceError};
+pub use crate::join::{
+    Join1, Join2, Join3, Join4, Join5, Join6, Join7, Join8, Join9, Join10, Join11, Join12, JoinAll,
+    JoinArray,
+};
+pub use crate::output::RunOutput;
+pub use crate::runtime::{RunFuture, RunResult, Runtime, WithStats};
+pub use crate::source::{DataSource, Load};
+pub use crate::stats::{SourceStats, Stats};
+pub use crate::task::{BoxFuture, LocalBoxFuture, Task, TaskFuture};
+pub use crate::yieldable::{JoinMap, OptionFuture, Ready, Yieldable, ready};
+
+// Not public API: what `#[asynq]` expansions name.
+#[doc(hidden)]
+pub mod __private {
+    pub use core::future::Future;
+
+    pub use crate::task::Task;
+    pub use crate::yieldable::Yieldable;
+
+    /// The future of an awaited value (`x.await` becomes `into_future(x).await`).
+    #[inline(always)]
+    pub fn into_future<Y: Yieldable>(yieldable: Y) -> Y::Future {
+        yieldable.into_future()
+    }
+
+    /// The task of an asynq function's body.
+    #[inline(always)]
+    pub fn new_task<F: Future>(name: &'static str, future: F) -> Task<F> {
+        Task::__new(name, future)
+    }
+}

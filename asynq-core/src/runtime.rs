@@ -1,0 +1,336 @@
+//! The runtime: registered sources, and the scheduler loop of a run.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+
+use crate::context::{self, Diagnosis, RunState, SourceSlot};
+use crate::error::Error;
+use crate::output::RunOutput;
+use crate::source::{CallFuture, DataSource, ErasedSource, Registered};
+use crate::stats::Stats;
+use crate::yieldable::Yieldable;
+
+/// What [`Runtime::run`] returns for a root task with output `T`: see [`RunOutput`].
+pub type RunResult<T> = Result<<T as RunOutput>::Value, <T as RunOutput>::Error>;
+
+/// The data sources of an application, and the scheduler that runs asynq tasks over them.
+///
+/// Build one at start-up with every source, then run one task per request with [`run`]
+/// (blocking) or [`run_async`] (a future for any executor). A runtime is `Send + Sync` and
+/// serves any number of runs at once, on any threads; each run has its own cache and
+/// statistics.
+///
+/// [`run`]: Runtime::run
+/// [`run_async`]: Runtime::run_async
+///
+/// # Examples
+///
+/// ```
+/// use asynq_core::{asynq, DataSource, Error, Runtime};
+///
+/// struct Users;
+/// impl DataSource for Users {
+///     type Key = u64;
+///     type Value = String;
+///     type Error = std::io::Error;
+///     async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, String)>, std::io::Error> {
+///         Ok(keys.iter().map(|&k| (k, format!("user {k}"))).collect())
+///     }
+/// }
+///
+/// #[asynq]
+/// fn names(uids: Vec<u64>) -> Result<Vec<String>, Error> {
+///     Users::load_many(uids).await.into_iter().collect()
+/// }
+///
+/// let rt = Runtime::new().with_source(Users);
+/// assert_eq!(rt.run(names(vec![1, 2]))?, ["user 1", "user 2"]);
+/// assert_eq!(rt.last_stats().calls(), 1);
+/// # Ok::<(), Error>(())
+/// ```
+pub struct Runtime {
+    sources: Vec<Arc<dyn ErasedSource>>,
+    last_stats: Mutex<Stats>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for Runtime {
+    /// The same sources (shared, not copied), with statistics of its own.
+    fn clone(&self) -> Self {
+        Runtime {
+            sources: self.sources.clone(),
+            last_stats: Mutex::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.sources.iter().map(|s| &**s.name()).collect();
+        f.debug_struct("Runtime")
+            .field("sources", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime with no sources.
+    pub fn new() -> Self {
+        Runtime {
+            sources: Vec::new(),
+            last_stats: Mutex::default(),
+        }
+    }
+
+    /// Register `source`; tasks reach it by its type with `S::load(key)`.
+    ///
+    /// A second source of the same type replaces the first.
+    pub fn with_source<S: DataSource>(mut self, source: S) -> Self {
+        let registered: Arc<dyn ErasedSource> = Arc::new(Registered::new(source));
+        match self
+            .sources
+            .iter_mut()
+            .find(|s| s.source_type() == registered.source_type())
+        {
+            Some(slot) => *slot = registered,
+            None => self.sources.push(registered),
+        }
+        self
+    }
+
+    /// The registered source of type `S`, if any (to read its own counters, say).
+    pub fn source<S: DataSource>(&self) -> Option<&S> {
+        self.sources
+            .iter()
+            .find_map(|s| s.as_any().downcast_ref::<S>())
+    }
+
+    /// Run `task` to completion on this thread, blocking it while sources fetch.
+    ///
+    /// `task` is anything an asynq function could await: a task, a tuple of tasks, ... The
+    /// run's own failures ([`Error::Stall`], [`Error::NestedRun`]) come back as the `Err` of
+    /// the result (see [`RunOutput`] for its shape). Called from inside a task of another run
+    /// on this thread, it returns [`Error::NestedRun`] at once instead of deadlocking: await
+    /// the task instead.
+    ///
+    /// Sources' futures are driven by a minimal executor; sources that need a reactor (tokio
+    /// sockets, timers) must be run with [`run_async`](Runtime::run_async) inside it.
+    pub fn run<Y>(&self, task: Y) -> RunResult<Y::Output>
+    where
+        Y: Yieldable,
+        Y::Output: RunOutput,
+    {
+        if let Some(task) = context::current_task() {
+            return Err(Error::NestedRun { task }.into());
+        }
+        futures::executor::block_on(self.run_async(task))
+    }
+
+    /// A future that runs `task`, for use inside any executor (tokio, async-std, a plain
+    /// `block_on`). It is `Send` when the task is.
+    ///
+    /// Calls to different sources in one round are polled concurrently by this future.
+    pub fn run_async<Y>(&self, task: Y) -> RunFuture<'_, Y::Future>
+    where
+        Y: Yieldable,
+    {
+        let sources = self
+            .sources
+            .iter()
+            .map(|s| SourceSlot {
+                source: Arc::clone(s),
+                state: None,
+            })
+            .collect();
+        RunFuture {
+            runtime: self,
+            root: Box::pin(task.into_future()),
+            state: Box::new(RefCell::new(RunState::new(sources))),
+            calls: FuturesUnordered::new(),
+            scratch: Vec::new(),
+            started: None,
+            diagnosing: false,
+            finished: false,
+        }
+    }
+
+    /// Statistics of the last run that finished on this runtime (on any thread).
+    ///
+    /// With concurrent runs, prefer [`RunFuture::with_stats`] for the figures of one run.
+    pub fn last_stats(&self) -> Stats {
+        self.last_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// A run in progress; see [`Runtime::run_async`].
+#[must_use = "a run does nothing unless awaited"]
+pub struct RunFuture<'rt, F: Future> {
+    runtime: &'rt Runtime,
+    root: Pin<Box<F>>,
+    state: Box<RefCell<RunState>>,
+    calls: FuturesUnordered<CallFuture>,
+    scratch: Vec<CallFuture>,
+    started: Option<Instant>,
+    /// The last pass polled every unfinished future to describe a suspected stall.
+    diagnosing: bool,
+    finished: bool,
+}
+
+impl<F: Future> fmt::Debug for RunFuture<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunFuture")
+            .field("runtime", self.runtime)
+            .field("calls_in_flight", &self.calls.len())
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'rt, F: Future> RunFuture<'rt, F> {
+    /// Resolve to the run's result together with its statistics.
+    pub fn with_stats(self) -> WithStats<'rt, F> {
+        WithStats { run: self }
+    }
+
+    /// The scheduler loop (DESIGN.md, "Execution model").
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Error>> {
+        assert!(!self.finished, "a run polled after it finished");
+        if let Some(task) = context::current_task() {
+            return Poll::Ready(Err(Error::NestedRun { task }));
+        }
+        self.started.get_or_insert_with(Instant::now);
+        loop {
+            if self.calls.is_empty() {
+                // 1. Run every runnable task until each is finished or waiting.
+                while self.state.get_mut().nodes.take_root_queued() {
+                    let _entered = context::enter(&self.state);
+                    if let Poll::Ready(output) = self.root.as_mut().poll(cx) {
+                        return Poll::Ready(Ok(output));
+                    }
+                }
+                // 2. Nothing runnable: send every pending key, one call per source and chunk.
+                let state = self.state.get_mut();
+                let mut started = 0;
+                for slot in &mut state.sources {
+                    if let Some(source) = slot.state.as_mut().filter(|s| s.has_pending()) {
+                        started += source.start_calls(&mut self.scratch);
+                    }
+                }
+                if started == 0 {
+                    // 4. Nothing pending either: a stall. Poll everything once more to say
+                    // who waits (a future woken by something else may also finish now).
+                    if self.diagnosing {
+                        let waiting = state.diagnose.take().unwrap_or_default().waiting;
+                        return Poll::Ready(Err(Error::Stall { waiting }));
+                    }
+                    self.diagnosing = true;
+                    state.diagnose = Some(Diagnosis::default());
+                    state.nodes.wake_all();
+                    continue;
+                }
+                if self.diagnosing {
+                    self.diagnosing = false;
+                    state.diagnose = None;
+                }
+                state.counters.rounds += 1;
+                self.calls.extend(self.scratch.drain(..));
+            }
+            // 3. Apply answers as calls finish; the round ends when all have.
+            match self.calls.poll_next_unpin(cx) {
+                Poll::Ready(Some(done)) => {
+                    let state = self.state.get_mut();
+                    let source = state.sources[done.source]
+                        .state
+                        .as_mut()
+                        .expect("a call's source has run state");
+                    source.complete(done.payload, &mut state.nodes);
+                }
+                Poll::Ready(None) => {}
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Stats {
+        self.finished = true;
+        let state = self.state.get_mut();
+        let stats = Stats {
+            rounds: state.counters.rounds,
+            tasks: state.counters.tasks,
+            sources: state
+                .sources
+                .iter()
+                .filter_map(|s| s.state.as_ref().map(|s| s.stats()))
+                .collect(),
+            elapsed: self.started.map(|t| t.elapsed()).unwrap_or_default(),
+        };
+        *self
+            .runtime
+            .last_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = stats.clone();
+        stats
+    }
+}
+
+// The root future is boxed and the run state is boxed: nothing in a `RunFuture` is pinned.
+impl<F: Future> Unpin for RunFuture<'_, F> {}
+
+impl<F: Future> Future for RunFuture<'_, F>
+where
+    F::Output: RunOutput,
+{
+    type Output = RunResult<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = std::task::ready!(self.poll_run(cx));
+        self.finish();
+        Poll::Ready(match result {
+            Ok(output) => output.into_run_result(),
+            Err(e) => Err(e.into()),
+        })
+    }
+}
+
+/// A run that resolves to its result and its [`Stats`]; see [`RunFuture::with_stats`].
+#[must_use = "a run does nothing unless awaited"]
+#[derive(Debug)]
+pub struct WithStats<'rt, F: Future> {
+    run: RunFuture<'rt, F>,
+}
+
+impl<F: Future> Future for WithStats<'_, F>
+where
+    F::Output: RunOutput,
+{
+    type Output = (RunResult<F::Output>, Stats);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let run = &mut self.run;
+        let result = std::task::ready!(run.poll_run(cx));
+        let stats = run.finish();
+        Poll::Ready((
+            match result {
+                Ok(output) => output.into_run_result(),
+                Err(e) => Err(e.into()),
+            },
+            stats,
+        ))
+    }
+}

@@ -1,0 +1,555 @@
+//! Data sources, fetch requests, and the per-run cache of each source.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt::Debug;
+use std::future::Future;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::FutureExt as _;
+use smallvec::smallvec;
+
+use crate::context::{Nodes, Waiter, Waiters, with_ctx};
+use crate::error::{Error, SourceError};
+use crate::stats::SourceStats;
+use crate::yieldable::Yieldable;
+
+/// A store that answers many keys in one call: a table, a cache server, a service.
+///
+/// Implement `fetch` to answer a batch of distinct keys in one round trip. The runtime calls
+/// it at the end of each round with every key that the run's tasks asked for and that the
+/// run's cache cannot answer, split into chunks of at most
+/// [`max_batch_size`](DataSource::max_batch_size) keys. Calls to different sources in the same
+/// round run concurrently.
+///
+/// `fetch` answers with `(key, value)` pairs in any order. A key asked for but missing from the
+/// answer fails the tasks that wait on it with [`Error::MissingKey`]; a source whose rows may
+/// be absent should use `Option<Row>` as its `Value` and answer `None` instead. Keys that were
+/// not asked for are ignored; when a key is answered twice, the first answer wins. An `Err`
+/// fails exactly the keys of that call with [`Error::Source`].
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use asynq_core::{asynq, DataSource, Runtime};
+///
+/// struct Squares;
+/// impl DataSource for Squares {
+///     type Key = u64;
+///     type Value = u64;
+///     type Error = std::convert::Infallible;
+///     async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, u64)>, Self::Error> {
+///         Ok(keys.iter().map(|&k| (k, k * k)).collect())
+///     }
+/// }
+///
+/// #[asynq]
+/// fn sum_of_squares(n: u64) -> Result<u64, asynq_core::Error> {
+///     let squares = Squares::load_many(1..=n).await; // one call with n keys
+///     squares.into_iter().sum()
+/// }
+///
+/// let rt = Runtime::new().with_source(Squares);
+/// assert_eq!(rt.run(sum_of_squares(3)).unwrap(), 14);
+/// assert_eq!(rt.last_stats().calls(), 1);
+/// ```
+pub trait DataSource: Send + Sync + 'static {
+    /// What a row is looked up by. Its `Debug` form names it in errors.
+    type Key: Clone + Eq + Hash + Debug + Send + Sync + 'static;
+    /// What a key maps to. Cloned to every task that asked for the key.
+    type Value: Clone + Send + 'static;
+    /// The source's own error; `std::io::Error`, any `std::error::Error`, `String` or
+    /// `anyhow::Error` all fit.
+    type Error: Into<Box<dyn std::error::Error + Send + Sync + 'static>> + Send + 'static;
+
+    /// Answer a batch of distinct keys in one round trip.
+    fn fetch(
+        &self,
+        keys: &[Self::Key],
+    ) -> impl Future<Output = Result<Vec<(Self::Key, Self::Value)>, Self::Error>> + Send;
+
+    /// The name used in statistics and errors; the type's name by default.
+    fn name(&self) -> &str {
+        short_type_name::<Self>()
+    }
+
+    /// The largest number of keys one call may carry; unlimited by default.
+    ///
+    /// A round with more keys makes `ceil(keys / max)` calls. `Some(0)` is taken as 1.
+    fn max_batch_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// A request for one key: await it in an asynq function to get
+    /// `Result<Self::Value, asynq_core::Error>`.
+    fn load(key: Self::Key) -> Load<Self>
+    where
+        Self: Sized,
+    {
+        Load {
+            key: Some(key),
+            state: LoadState::New,
+            _source: PhantomData,
+        }
+    }
+
+    /// Requests for many keys, to await together (one call per round for all of them).
+    fn load_many(keys: impl IntoIterator<Item = Self::Key>) -> Vec<Load<Self>>
+    where
+        Self: Sized,
+    {
+        keys.into_iter().map(Self::load).collect()
+    }
+}
+
+/// The last segment of a type's path, generic arguments kept (`Users`, `Kv<String>`).
+fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let end = full.find('<').unwrap_or(full.len());
+    match full[..end].rfind("::") {
+        Some(i) => &full[i + 2..],
+        None => full,
+    }
+}
+
+/// A fetch request for one key of source `S`, made by [`DataSource::load`].
+///
+/// Awaiting it inside an asynq function suspends the task until the end of the round, when the
+/// key is fetched together with every other key requested in the round. A key already fetched
+/// in this run is answered at once from the run's cache.
+#[must_use = "fetch requests do nothing unless awaited"]
+pub struct Load<S: DataSource> {
+    key: Option<S::Key>,
+    state: LoadState,
+    _source: PhantomData<fn() -> S>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum LoadState {
+    New,
+    Waiting { source: usize, slot: u32 },
+    Done,
+}
+
+impl<S: DataSource> Load<S> {
+    /// The key this request asks for (until it has been sent).
+    pub fn key(&self) -> Option<&S::Key> {
+        self.key.as_ref()
+    }
+}
+
+impl<S: DataSource> Debug for Load<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Load")
+            .field("source", &short_type_name::<S>())
+            .field("key", &self.key)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+// A `Load` is never pinned structurally: it holds its key by value only until the first poll.
+impl<S: DataSource> Unpin for Load<S> {}
+
+impl<S: DataSource> Future for Load<S> {
+    type Output = Result<S::Value, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let result = match this.state {
+            LoadState::New => {
+                let key = this
+                    .key
+                    .take()
+                    .expect("a fetch request polled after it completed");
+                with_ctx(|run| {
+                    let Some(index) = run.source_index(TypeId::of::<S>()) else {
+                        return Poll::Ready(Err(Error::NoSource {
+                            source_type: std::any::type_name::<S>(),
+                        }));
+                    };
+                    let waiter = run.current_waiter();
+                    let state = run.source_state::<S>(index);
+                    match state.request(key, waiter) {
+                        Request::Done(r) => Poll::Ready(r),
+                        Request::Wait(slot) => {
+                            this.state = LoadState::Waiting {
+                                source: index,
+                                slot,
+                            };
+                            Poll::Pending
+                        }
+                    }
+                })
+                .unwrap_or_else(|| {
+                    Poll::Ready(Err(Error::NotInRun {
+                        source_type: std::any::type_name::<S>(),
+                    }))
+                })
+            }
+            LoadState::Waiting { source, slot } => {
+                with_ctx(|run| run.source_state::<S>(source).poll_slot(slot)).unwrap_or_else(|| {
+                    Poll::Ready(Err(Error::NotInRun {
+                        source_type: std::any::type_name::<S>(),
+                    }))
+                })
+            }
+            LoadState::Done => panic!("a fetch request polled after it completed"),
+        };
+        if result.is_ready() {
+            this.state = LoadState::Done;
+        }
+        result
+    }
+}
+
+impl<S: DataSource> Yieldable for Load<S> {
+    type Output = Result<S::Value, Error>;
+    type Future = Self;
+    fn into_future(self) -> Self {
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Type erasure at the source boundary.
+
+/// A source registered with a runtime, type-erased.
+pub(crate) trait ErasedSource: Send + Sync {
+    fn source_type(&self) -> TypeId;
+    fn name(&self) -> &Arc<str>;
+    fn as_any(&self) -> &dyn Any;
+    fn new_state(&self, index: usize) -> Box<dyn ErasedState>;
+}
+
+pub(crate) struct Registered<S> {
+    source: Arc<S>,
+    name: Arc<str>,
+}
+
+impl<S: DataSource> Registered<S> {
+    pub(crate) fn new(source: S) -> Self {
+        let name = Arc::from(source.name());
+        Registered {
+            source: Arc::new(source),
+            name,
+        }
+    }
+}
+
+impl<S: DataSource> ErasedSource for Registered<S> {
+    fn source_type(&self) -> TypeId {
+        TypeId::of::<S>()
+    }
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+    fn as_any(&self) -> &dyn Any {
+        &*self.source
+    }
+    fn new_state(&self, index: usize) -> Box<dyn ErasedState> {
+        Box::new(SourceState::<S> {
+            source: Arc::clone(&self.source),
+            name: Arc::clone(&self.name),
+            index,
+            max_batch: self
+                .source
+                .max_batch_size()
+                .map_or(usize::MAX, |m| m.max(1)),
+            map: HashMap::new(),
+            slots: Vec::new(),
+            batch: Vec::new(),
+            next_call: 1,
+            stats: SourceStats::new(Arc::clone(&self.name)),
+        })
+    }
+}
+
+/// A source's state in one run, type-erased for the scheduler.
+pub(crate) trait ErasedState: Send {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Whether keys wait to be sent.
+    fn has_pending(&self) -> bool;
+    /// Turn the pending keys into calls; returns how many.
+    fn start_calls(&mut self, calls: &mut Vec<CallFuture>) -> usize;
+    /// Apply the answer of one call, waking the waiters of its keys.
+    fn complete(&mut self, done: Box<dyn Any + Send>, nodes: &mut Nodes);
+    fn stats(&self) -> SourceStats;
+}
+
+/// One call to a source, in flight.
+pub(crate) type CallFuture = Pin<Box<dyn Future<Output = CallDone> + Send>>;
+
+/// What a finished call carries back to its source's state.
+pub(crate) struct CallDone {
+    pub(crate) source: usize,
+    pub(crate) payload: Box<dyn Any + Send>,
+}
+
+type FetchResult<S> = Result<
+    Result<Vec<(<S as DataSource>::Key, <S as DataSource>::Value)>, <S as DataSource>::Error>,
+    Box<dyn Any + Send>,
+>;
+
+struct Finished<S: DataSource> {
+    call: u32,
+    keys: Vec<S::Key>,
+    slots: Vec<u32>,
+    result: FetchResult<S>,
+}
+
+enum Slot<V> {
+    /// Asked for; `call` is 0 until the key is sent.
+    Pending {
+        waiters: Waiters,
+        call: u32,
+    },
+    Ready(V),
+    Failed(Box<Error>),
+}
+
+pub(crate) enum Request<V> {
+    Done(Result<V, Error>),
+    Wait(u32),
+}
+
+/// One source's cache and pending keys within one run.
+pub(crate) struct SourceState<S: DataSource> {
+    source: Arc<S>,
+    name: Arc<str>,
+    index: usize,
+    max_batch: usize,
+    map: HashMap<S::Key, u32>,
+    slots: Vec<Slot<S::Value>>,
+    /// Keys to send at the end of this round, with their slots.
+    batch: Vec<(S::Key, u32)>,
+    next_call: u32,
+    stats: SourceStats,
+}
+
+impl<S: DataSource> SourceState<S> {
+    /// A task asks for `key`: answer from the cache, or join (or start) its pending entry.
+    pub(crate) fn request(&mut self, key: S::Key, waiter: Waiter) -> Request<S::Value> {
+        self.stats.requested += 1;
+        match self.map.entry(key) {
+            Entry::Occupied(e) => {
+                let slot = *e.get();
+                match &mut self.slots[slot as usize] {
+                    Slot::Ready(v) => {
+                        self.stats.cache_hits += 1;
+                        Request::Done(Ok(v.clone()))
+                    }
+                    Slot::Failed(err) => {
+                        self.stats.cache_hits += 1;
+                        Request::Done(Err((**err).clone()))
+                    }
+                    Slot::Pending { waiters, .. } => {
+                        self.stats.coalesced += 1;
+                        waiters.push(waiter);
+                        Request::Wait(slot)
+                    }
+                }
+            }
+            Entry::Vacant(e) => {
+                let slot = u32::try_from(self.slots.len()).expect("more than 2^32 keys in one run");
+                self.batch.push((e.key().clone(), slot));
+                e.insert(slot);
+                self.slots.push(Slot::Pending {
+                    waiters: smallvec![waiter],
+                    call: 0,
+                });
+                Request::Wait(slot)
+            }
+        }
+    }
+
+    /// The answer for a slot, once there is one.
+    pub(crate) fn poll_slot(&self, slot: u32) -> Poll<Result<S::Value, Error>> {
+        match &self.slots[slot as usize] {
+            Slot::Ready(v) => Poll::Ready(Ok(v.clone())),
+            Slot::Failed(err) => Poll::Ready(Err((**err).clone())),
+            Slot::Pending { .. } => Poll::Pending,
+        }
+    }
+
+    fn fail_pending(
+        &mut self,
+        call: u32,
+        slots: &[u32],
+        keys: &[S::Key],
+        nodes: &mut Nodes,
+        make: impl Fn(String) -> Error,
+    ) {
+        for (&slot, key) in slots.iter().zip(keys) {
+            let entry = &mut self.slots[slot as usize];
+            if let Slot::Pending { call: c, waiters } = entry {
+                if *c == call {
+                    let waiters = std::mem::take(waiters);
+                    *entry = Slot::Failed(Box::new(make(format!("{key:?}"))));
+                    self.stats.failed += 1;
+                    waiters.into_iter().for_each(|w| nodes.wake(w));
+                }
+            }
+        }
+    }
+}
+
+impl<S: DataSource> SourceState<S> {
+    /// The whole call failed: every key of it still waiting gets the source's error.
+    fn fail_call(
+        &mut self,
+        call: u32,
+        slots: &[u32],
+        keys: &[S::Key],
+        nodes: &mut Nodes,
+        error: SourceError,
+    ) {
+        let name = Arc::clone(&self.name);
+        let batch = keys.len();
+        self.fail_pending(call, slots, keys, nodes, |key| Error::Source {
+            source: Arc::clone(&name),
+            key,
+            batch,
+            error: Arc::clone(&error),
+        });
+    }
+}
+
+impl<S: DataSource> ErasedState for SourceState<S> {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.batch.is_empty()
+    }
+
+    fn start_calls(&mut self, calls: &mut Vec<CallFuture>) -> usize {
+        let mut started = 0;
+        let mut batch = std::mem::take(&mut self.batch);
+        while !batch.is_empty() {
+            let rest = if batch.len() > self.max_batch {
+                batch.split_off(self.max_batch)
+            } else {
+                Vec::new()
+            };
+            let call = self.next_call;
+            self.next_call += 1;
+            let (keys, slots): (Vec<S::Key>, Vec<u32>) = batch.into_iter().unzip();
+            for &slot in &slots {
+                if let Slot::Pending { call: c, .. } = &mut self.slots[slot as usize] {
+                    *c = call;
+                }
+            }
+            self.stats.calls += 1;
+            self.stats.keys += keys.len();
+            let source = Arc::clone(&self.source);
+            let index = self.index;
+            calls.push(Box::pin(async move {
+                let result = AssertUnwindSafe(source.fetch(&keys)).catch_unwind().await;
+                let finished = Finished::<S> {
+                    call,
+                    keys,
+                    slots,
+                    result,
+                };
+                CallDone {
+                    source: index,
+                    payload: Box::new(finished),
+                }
+            }));
+            started += 1;
+            batch = rest;
+        }
+        started
+    }
+
+    fn complete(&mut self, done: Box<dyn Any + Send>, nodes: &mut Nodes) {
+        let Finished {
+            call,
+            keys,
+            slots,
+            result,
+        } = *done
+            .downcast::<Finished<S>>()
+            .expect("a call's answer delivered to another source");
+        match result {
+            Ok(Ok(answers)) => {
+                for (i, (key, value)) in answers.into_iter().enumerate() {
+                    // Sources usually answer in the order asked: skip the hash lookup then.
+                    let slot = match (slots.get(i), keys.get(i)) {
+                        (Some(&slot), Some(k)) if *k == key => slot,
+                        _ => match self.map.get(&key) {
+                            Some(&slot) => slot,
+                            None => continue, // not asked for: ignored
+                        },
+                    };
+                    let entry = &mut self.slots[slot as usize];
+                    // Only keys of this call still waiting: a second answer for a key loses.
+                    if let Slot::Pending { call: c, waiters } = entry {
+                        if *c == call {
+                            let waiters = std::mem::take(waiters);
+                            *entry = Slot::Ready(value);
+                            waiters.into_iter().for_each(|w| nodes.wake(w));
+                        }
+                    }
+                }
+                let name = Arc::clone(&self.name);
+                self.fail_pending(call, &slots, &keys, nodes, |key| Error::MissingKey {
+                    source: Arc::clone(&name),
+                    key,
+                });
+            }
+            Ok(Err(error)) => self.fail_call(call, &slots, &keys, nodes, Arc::from(error.into())),
+            Err(panic) => {
+                let error: SourceError = Arc::new(Panicked(panic_message(&*panic)));
+                self.fail_call(call, &slots, &keys, nodes, error);
+            }
+        }
+    }
+
+    fn stats(&self) -> SourceStats {
+        self.stats.clone()
+    }
+}
+
+/// A source's `fetch` panicked; the panic's message.
+#[derive(Debug)]
+struct Panicked(String);
+
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "fetch panicked: {}", self.0)
+    }
+}
+
+impl std::error::Error for Panicked {}
+
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a non-string panic payload)".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names() {
+        assert_eq!(short_type_name::<String>(), "String");
+        assert_eq!(short_type_name::<Vec<u8>>(), "Vec<u8>");
+        assert_eq!(short_type_name::<u32>(), "u32");
+    }
+}

@@ -1,0 +1,1 @@
+//! Data sources and page renderers for the asynq examples.
