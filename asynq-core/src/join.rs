@@ -258,8 +258,8 @@ impl<F: Future, const N: usize> Future for JoinArray<F, N> {
         if !done {
             return Poll::Pending;
         }
-        // SAFETY: as above.
         Poll::Ready(std::array::from_fn(|slot| {
+            // SAFETY: as above.
             unsafe { Pin::new_unchecked(&mut children[slot]) }.take()
         }))
     }

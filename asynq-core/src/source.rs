@@ -70,6 +70,10 @@ pub trait DataSource: Send + Sync + 'static {
     type Error: Into<Box<dyn std::error::Error + Send + Sync + 'static>> + Send + 'static;
 
     /// Answer a batch of distinct keys in one round trip.
+    #[allow(
+        clippy::type_complexity,
+        reason = "the signature implementors write, spelled out"
+    )]
     fn fetch(
         &self,
         keys: &[Self::Key],
@@ -389,13 +393,13 @@ impl<S: DataSource> SourceState<S> {
     ) {
         for (&slot, key) in slots.iter().zip(keys) {
             let entry = &mut self.slots[slot as usize];
-            if let Slot::Pending { call: c, waiters } = entry {
-                if *c == call {
-                    let waiters = std::mem::take(waiters);
-                    *entry = Slot::Failed(Box::new(make(format!("{key:?}"))));
-                    self.stats.failed += 1;
-                    waiters.into_iter().for_each(|w| nodes.wake(w));
-                }
+            if let Slot::Pending { call: c, waiters } = entry
+                && *c == call
+            {
+                let waiters = std::mem::take(waiters);
+                *entry = Slot::Failed(Box::new(make(format!("{key:?}"))));
+                self.stats.failed += 1;
+                waiters.into_iter().for_each(|w| nodes.wake(w));
             }
         }
     }
@@ -493,12 +497,12 @@ impl<S: DataSource> ErasedState for SourceState<S> {
                     };
                     let entry = &mut self.slots[slot as usize];
                     // Only keys of this call still waiting: a second answer for a key loses.
-                    if let Slot::Pending { call: c, waiters } = entry {
-                        if *c == call {
-                            let waiters = std::mem::take(waiters);
-                            *entry = Slot::Ready(value);
-                            waiters.into_iter().for_each(|w| nodes.wake(w));
-                        }
+                    if let Slot::Pending { call: c, waiters } = entry
+                        && *c == call
+                    {
+                        let waiters = std::mem::take(waiters);
+                        *entry = Slot::Ready(value);
+                        waiters.into_iter().for_each(|w| nodes.wake(w));
                     }
                 }
                 let name = Arc::clone(&self.name);

@@ -1,0 +1,274 @@
+//! FEED-1: one page of a Q&A site, rendered by nested asynq functions (`shared/bench/FEED.md`).
+//!
+//! `feed -> question -> answer -> user name`, each fetching only its own keys from a key-value
+//! store, with siblings awaited together. The runtime turns it into the optimal 3 store calls.
+//! [`hand_primed`] is the baseline a performance-minded engineer writes by hand (three
+//! `get_multi` calls, then rendering), and [`naive`] makes one call per key.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use asynq_core::{DataSource, Error, asynq};
+
+use crate::memory::MemoryStore;
+
+/// The page's size: `questions` questions with `answers` answers each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Questions on the page (Q).
+    pub questions: u64,
+    /// Answers per question (A).
+    pub answers: u64,
+}
+
+impl Params {
+    /// Users in the data set: U = 10 Q.
+    pub fn users(&self) -> u64 {
+        10 * self.questions
+    }
+}
+
+/// Every key and value of the data set, in a deterministic order.
+///
+/// # Examples
+///
+/// ```
+/// use asynq_examples::feed::{dataset, Params};
+///
+/// let data = dataset(Params { questions: 1, answers: 2 });
+/// assert!(data.contains(&("q:0:answers".to_string(), "0,1".to_string())));
+/// assert_eq!(data.len(), 3 + 2 * 2 + 2 * 10);
+/// ```
+pub fn dataset(p: Params) -> Vec<(String, String)> {
+    let (q_n, a_n, u_n) = (p.questions, p.answers, p.users());
+    let mut data = Vec::with_capacity((3 * q_n + 2 * q_n * a_n + 2 * u_n) as usize);
+    for q in 0..q_n {
+        data.push((format!("q:{q}:title"), format!("Question {q}")));
+        data.push((format!("q:{q}:author"), ((q * 7 + 3) % u_n).to_string()));
+        let answers: Vec<String> = (0..a_n).map(|j| (q * a_n + j).to_string()).collect();
+        data.push((format!("q:{q}:answers"), answers.join(",")));
+    }
+    for a in 0..q_n * a_n {
+        data.push((format!("a:{a}:text"), format!("Answer {a}")));
+        data.push((format!("a:{a}:author"), ((a * 13 + 5) % u_n).to_string()));
+    }
+    for u in 0..u_n {
+        data.push((format!("u:{u}:name"), format!("User {u}")));
+        data.push((format!("u:{u}:photo"), format!("/img/{u}.png")));
+    }
+    data
+}
+
+/// The in-memory store holding the data set.
+pub fn memory_store(p: Params) -> MemoryStore {
+    MemoryStore::from_pairs(dataset(p))
+}
+
+/// FNV-1a, 64 bits: the page's fingerprint in FEED.md.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(asynq_examples::feed::fnv1a64(b""), 0xcbf29ce484222325);
+/// ```
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A value of the data set that should have been a number.
+fn parse_id(key: &str, value: &str) -> Result<u64, Error> {
+    value.parse().map_err(|_| Error::MissingKey {
+        source: "feed".into(),
+        key: format!("{key:?} (not an id: {value:?})"),
+    })
+}
+
+/// Answer ids from a `q:{q}:answers` value.
+fn parse_ids(key: &str, value: &str) -> Result<Vec<u64>, Error> {
+    value
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|id| parse_id(key, id))
+        .collect()
+}
+
+/// A user's name.
+#[asynq]
+pub fn user_name<S>(uid: u64) -> Result<String, Error>
+where
+    S: DataSource<Key = String, Value = String>,
+{
+    S::load(format!("u:{uid}:name")).await
+}
+
+/// One answer: its text and its author's name.
+#[asynq]
+pub fn answer<S>(a: u64) -> Result<String, Error>
+where
+    S: DataSource<Key = String, Value = String>,
+{
+    let author_key = format!("a:{a}:author");
+    let (text, author) = (S::load(format!("a:{a}:text")), S::load(author_key.clone())).await;
+    let name = user_name::<S>(parse_id(&author_key, &author?)?).await?;
+    Ok(format!("<a>{}<by>{name}</by></a>", text?))
+}
+
+/// One question: title, author's name and photo, and its answers.
+#[asynq]
+pub fn question<S>(q: u64) -> Result<String, Error>
+where
+    S: DataSource<Key = String, Value = String>,
+{
+    let (author_key, answers_key) = (format!("q:{q}:author"), format!("q:{q}:answers"));
+    let (title, author, answers) = (
+        S::load(format!("q:{q}:title")),
+        S::load(author_key.clone()),
+        S::load(answers_key.clone()),
+    )
+        .await;
+    let author = parse_id(&author_key, &author?)?;
+    let ids = parse_ids(&answers_key, &answers?)?;
+    let ((name, photo), answers) = (
+        (user_name::<S>(author), S::load(format!("u:{author}:photo"))),
+        ids.into_iter().map(answer::<S>).collect::<Vec<_>>(),
+    )
+        .await;
+    let mut out = format!("<q><h>{}</h><by>{}<img {}></by>", title?, name?, photo?);
+    for answer in answers {
+        out.push_str(&answer?);
+    }
+    out.push_str("</q>");
+    Ok(out)
+}
+
+/// The whole page.
+#[asynq]
+pub fn feed<S>(p: Params) -> Result<String, Error>
+where
+    S: DataSource<Key = String, Value = String>,
+{
+    let questions = (0..p.questions)
+        .map(question::<S>)
+        .collect::<Vec<_>>()
+        .await;
+    let mut out = String::new();
+    for q in questions {
+        out.push_str(&q?);
+    }
+    Ok(out)
+}
+
+/// A source that the render functions fail on when a value is missing.
+fn get<'a>(values: &'a std::collections::HashMap<String, String>, key: &str) -> &'a str {
+    values.get(key).map_or("", String::as_str)
+}
+
+/// The hand-primed baseline: three hand-written `get_multi` calls, then rendering from the
+/// fetched values. The fastest straightforward Rust, and twice the code to keep in sync.
+pub fn hand_primed(store: &MemoryStore, p: Params) -> String {
+    use std::collections::HashMap;
+    let mut values: HashMap<String, String> = HashMap::new();
+    // Round 1: every question's title, author and answer ids.
+    let mut keys = Vec::with_capacity(3 * p.questions as usize);
+    for q in 0..p.questions {
+        keys.extend([
+            format!("q:{q}:title"),
+            format!("q:{q}:author"),
+            format!("q:{q}:answers"),
+        ]);
+    }
+    values.extend(store.get_multi(&keys));
+    // Round 2: question authors' names and photos; answers' texts and authors.
+    let mut seen = HashSet::new();
+    let mut keys = Vec::new();
+    for q in 0..p.questions {
+        let author = get(&values, &format!("q:{q}:author"));
+        for key in [format!("u:{author}:name"), format!("u:{author}:photo")] {
+            if seen.insert(key.clone()) {
+                keys.push(key);
+            }
+        }
+        for a in get(&values, &format!("q:{q}:answers"))
+            .split(',')
+            .filter(|s| !s.is_empty())
+        {
+            keys.extend([format!("a:{a}:text"), format!("a:{a}:author")]);
+        }
+    }
+    values.extend(store.get_multi(&keys));
+    // Round 3: answer authors' names not fetched yet.
+    let mut keys = Vec::new();
+    for a in 0..p.questions * p.answers {
+        let key = format!("u:{}:name", get(&values, &format!("a:{a}:author")));
+        if seen.insert(key.clone()) {
+            keys.push(key);
+        }
+    }
+    if !keys.is_empty() {
+        values.extend(store.get_multi(&keys));
+    }
+    // Render.
+    let mut out = String::new();
+    for q in 0..p.questions {
+        let author = get(&values, &format!("q:{q}:author"));
+        let _ = write!(
+            out,
+            "<q><h>{}</h><by>{}<img {}></by>",
+            get(&values, &format!("q:{q}:title")),
+            get(&values, &format!("u:{author}:name")),
+            get(&values, &format!("u:{author}:photo"))
+        );
+        for a in get(&values, &format!("q:{q}:answers"))
+            .split(',')
+            .filter(|s| !s.is_empty())
+        {
+            let author = get(&values, &format!("a:{a}:author"));
+            let _ = write!(
+                out,
+                "<a>{}<by>{}</by></a>",
+                get(&values, &format!("a:{a}:text")),
+                get(&values, &format!("u:{author}:name"))
+            );
+        }
+        out.push_str("</q>");
+    }
+    out
+}
+
+/// The naive page: the same nesting, one `get_multi` call per key.
+pub fn naive(store: &MemoryStore, p: Params) -> String {
+    let get = |key: String| {
+        store
+            .get_multi(std::slice::from_ref(&key))
+            .pop()
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    for q in 0..p.questions {
+        let author = get(format!("q:{q}:author"));
+        let _ = write!(
+            out,
+            "<q><h>{}</h><by>{}<img {}></by>",
+            get(format!("q:{q}:title")),
+            get(format!("u:{author}:name")),
+            get(format!("u:{author}:photo"))
+        );
+        for a in get(format!("q:{q}:answers"))
+            .split(',')
+            .filter(|s| !s.is_empty())
+        {
+            let author = get(format!("a:{a}:author"));
+            let _ = write!(
+                out,
+                "<a>{}<by>{}</by></a>",
+                get(format!("a:{a}:text")),
+                get(format!("u:{author}:name"))
+            );
+        }
+        out.push_str("</q>");
+    }
+    out
+}
