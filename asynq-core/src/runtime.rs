@@ -273,6 +273,7 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         let stats = Stats {
             rounds: state.counters.rounds,
             tasks: state.counters.tasks,
+            polls: state.counters.polls,
             sources: state
                 .sources
                 .iter()

@@ -49,6 +49,9 @@ pub struct Stats {
     pub rounds: usize,
     /// Asynq tasks that started in the run.
     pub tasks: usize,
+    /// Polls of asynq tasks: each start and each resumption after a wake-up. A run re-polls
+    /// only woken tasks, so this grows with the work done, not with rounds times tasks alive.
+    pub polls: usize,
     /// Per source the run used, in registration order.
     pub sources: Vec<SourceStats>,
     /// Wall time of the run, from first poll to completion.
@@ -154,4 +157,5 @@ impl fmt::Display for Stats {
 pub(crate) struct RunCounters {
     pub(crate) rounds: usize,
     pub(crate) tasks: usize,
+    pub(crate) polls: usize,
 }

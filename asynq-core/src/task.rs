@@ -126,6 +126,7 @@ impl<F: Future> Future for TaskFuture<F> {
             if first {
                 run.counters.tasks += 1;
             }
+            run.counters.polls += 1;
             if let Some(diagnosis) = &mut run.diagnose {
                 diagnosis.enter(name);
             }
