@@ -151,6 +151,20 @@ impl fmt::Debug for Error {
     }
 }
 
+/// Functions (and root tasks) whose error type is `String` can use `?` on asynq errors.
+impl From<Error> for String {
+    fn from(error: Error) -> String {
+        error.to_string()
+    }
+}
+
+/// Sources and tasks built on `std::io` can use `?` on asynq errors.
+impl From<Error> for std::io::Error {
+    fn from(error: Error) -> std::io::Error {
+        std::io::Error::other(error)
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

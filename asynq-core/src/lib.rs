@@ -105,6 +105,7 @@ mod runtime;
 mod source;
 mod stats;
 mod task;
+pub mod tools;
 mod yieldable;
 
 pub use asynq_macros::asynq;
@@ -119,6 +120,7 @@ pub use crate::runtime::{RunFuture, RunResult, Runtime, WithStats};
 pub use crate::source::{DataSource, Load};
 pub use crate::stats::{SourceStats, Stats};
 pub use crate::task::{BoxFuture, LocalBoxFuture, Task, TaskFuture};
+pub use crate::tools::try_all;
 pub use crate::yieldable::{JoinMap, OptionFuture, Ready, Yieldable, ready};
 
 // Not public API: what `#[asynq]` expansions name.

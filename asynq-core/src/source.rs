@@ -32,7 +32,9 @@ use crate::yieldable::Yieldable;
 /// answer fails the tasks that wait on it with [`Error::MissingKey`]; a source whose rows may
 /// be absent should use `Option<Row>` as its `Value` and answer `None` instead. Keys that were
 /// not asked for are ignored; when a key is answered twice, the first answer wins. An `Err`
-/// fails exactly the keys of that call with [`Error::Source`].
+/// (or a panic) fails exactly the keys of that call with [`Error::Source`]. Answers are cached
+/// for the rest of the run; failures are not, so a key asked for again after it failed (by
+/// [`retry`](crate::tools::retry), say) is fetched again.
 ///
 /// # Examples
 ///
@@ -400,6 +402,9 @@ impl<S: DataSource> SourceState<S> {
                 *entry = Slot::Failed(Box::new(make(format!("{key:?}"))));
                 self.stats.failed += 1;
                 waiters.into_iter().for_each(|w| nodes.wake(w));
+                // Failures are not cached: the waiters read the error from the slot, and a
+                // later request for the key (a retry) fetches it again.
+                self.map.remove(key);
             }
         }
     }
