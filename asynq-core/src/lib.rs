@@ -102,6 +102,7 @@ mod error;
 mod join;
 mod output;
 mod runtime;
+mod scoped;
 mod source;
 mod stats;
 mod task;
@@ -117,6 +118,9 @@ pub use crate::join::{
 };
 pub use crate::output::RunOutput;
 pub use crate::runtime::{RunFuture, RunResult, Runtime, WithStats};
+pub use crate::scoped::{
+    Hooked, HookedFuture, Scoped, ScopedFuture, ScopedKey, TaskHooks, Timer, TimerHooks, with_hooks,
+};
 pub use crate::source::{DataSource, Load};
 pub use crate::stats::{SourceStats, Stats};
 pub use crate::task::{BoxFuture, LocalBoxFuture, Task, TaskFuture};
