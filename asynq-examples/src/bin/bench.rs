@@ -1,0 +1,432 @@
+//! The performance table of asynq: FEED-1 next to its hand-primed baseline, and micro figures.
+//!
+//! `cargo run --release -p asynq-examples --bin bench` prints a markdown table; `--quick` runs a
+//! reduced set in well under 30 s. Every figure is the median of at least 5 runs after a
+//! warm-up, all measured in this one process one after another, so that ratios hold on a noisy
+//! machine. The program exits non-zero when the three FEED-1 renderers disagree on the page.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::convert::Infallible;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use asynq_core::{DataSource, Runtime, Yieldable, asynq};
+use asynq_examples::feed::{self, Params};
+use asynq_examples::memory::MemoryStore;
+use clap::Parser;
+
+/// Print asynq's performance table (FEED-1 against hand-primed code, scheduler micro figures,
+/// scaling and memory).
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// A reduced set (smaller sizes, 5 runs each), in well under 30 s.
+    #[arg(long)]
+    quick: bool,
+    /// Run one workload `--repeat` times and print nothing else, for profilers (perf,
+    /// valgrind): `feed-asynq`, `feed-hand`, `feed-naive` (Q = 1000), `trivial`, `waiting`
+    /// (`--tasks` tasks each).
+    #[arg(long, value_name = "WORKLOAD")]
+    only: Option<String>,
+    /// Tasks of the `trivial` and `waiting` workloads of `--only`.
+    #[arg(long, default_value_t = 100_000)]
+    tasks: u64,
+    /// Repetitions of `--only`.
+    #[arg(long, default_value_t = 20)]
+    repeat: usize,
+}
+
+// ---------------------------------------------------------------------------------------------
+// A global allocator that counts live heap bytes, for the memory row.
+
+/// The system allocator, counting the bytes currently allocated.
+struct Counting;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's arguments, so `System`'s
+// guarantees hold; the counter is bookkeeping only and never affects the returned memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout, which meets `alloc`'s contract.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` (through this allocator) with `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` was allocated by `System` with `layout`; `new_size` meets the caller's
+        // contract for `realloc`.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+            LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+// ---------------------------------------------------------------------------------------------
+// Measuring.
+
+/// The median of `runs` measurements taken after one warm-up call.
+fn median_of(runs: usize, mut measure: impl FnMut() -> f64) -> f64 {
+    measure();
+    median((0..runs).map(|_| measure()).collect())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+// ---------------------------------------------------------------------------------------------
+// FEED-1.
+
+/// One FEED-1 row: medians over interleaved runs of the three renderers.
+struct FeedRow {
+    q: u64,
+    asynq_ms: f64,
+    hand_ms: f64,
+    /// Median of the per-run ratios asynq / hand-primed (robust to drift between runs).
+    ratio: f64,
+    naive_ms: f64,
+    calls: [usize; 3],
+    out_len: usize,
+    fnv: u64,
+}
+
+/// Reference figures of FEED.md (A = 10): `(Q, out_len, fnv)`.
+const FEED_REFERENCE: [(u64, usize, u64); 3] = [
+    (100, 39740, 0x56dc_3f44_6f2c_5f61),
+    (1000, 420_354, 0xf4d5_a1d7_6cc5_dc31),
+    (10000, 4_433_496, 0x9434_45dd_fa0e_7305),
+];
+
+fn feed_row(q: u64, runs: usize) -> Result<FeedRow, String> {
+    let p = Params {
+        questions: q,
+        answers: 10,
+    };
+    let rt = Runtime::new().with_source(feed::memory_store(p));
+    let store = rt.source::<MemoryStore>().expect("the store is registered");
+
+    // One checked run of each: same page, and the calls each made.
+    let mut pages = Vec::new();
+    let mut calls = [0; 3];
+    for (i, calls) in calls.iter_mut().enumerate() {
+        store.reset_counters();
+        let page = match i {
+            0 => rt
+                .run(feed::feed::<MemoryStore>(p))
+                .map_err(|e| format!("FEED-1 Q={q} failed: {e}"))?,
+            1 => feed::hand_primed(store, p),
+            _ => feed::naive(store, p),
+        };
+        *calls = store.calls();
+        pages.push((page.len(), feed::fnv1a64(page.as_bytes())));
+    }
+    let names = ["asynq", "hand-primed", "naive"];
+    for (name, page) in names.iter().zip(&pages) {
+        if *page != pages[0] {
+            return Err(format!(
+                "FEED-1 Q={q}: {name} rendered out_len={} fnv={:016x}, asynq out_len={} fnv={:016x}",
+                page.0, page.1, pages[0].0, pages[0].1
+            ));
+        }
+    }
+    if let Some(&(_, len, fnv)) = FEED_REFERENCE.iter().find(|r| r.0 == q)
+        && (len, fnv) != pages[0]
+    {
+        return Err(format!(
+            "FEED-1 Q={q}: rendered out_len={} fnv={:016x}, FEED.md says out_len={len} fnv={fnv:016x}",
+            pages[0].0, pages[0].1
+        ));
+    }
+
+    // Timed runs, interleaved so that noise hits all three alike; the first is a warm-up.
+    let (mut a, mut h, mut n, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in 0..=runs {
+        let start = Instant::now();
+        let page = rt.run(feed::feed::<MemoryStore>(p)).expect("checked above");
+        let asynq_ms = ms_since(start);
+        drop(page);
+        let start = Instant::now();
+        drop(feed::hand_primed(store, p));
+        let hand_ms = ms_since(start);
+        let start = Instant::now();
+        drop(feed::naive(store, p));
+        let naive_ms = ms_since(start);
+        if run > 0 {
+            a.push(asynq_ms);
+            h.push(hand_ms);
+            n.push(naive_ms);
+            ratios.push(asynq_ms / hand_ms);
+        }
+    }
+    Ok(FeedRow {
+        q,
+        asynq_ms: median(a),
+        hand_ms: median(h),
+        ratio: median(ratios),
+        naive_ms: median(n),
+        calls,
+        out_len: pages[0].0,
+        fnv: pages[0].1,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Micro benchmarks of the scheduler.
+
+/// A source of numbers that answers instantly: `k -> 2k`.
+struct Numbers;
+
+/// Live heap bytes seen by the last `fetch` of [`Numbers`] (for the memory row).
+static BYTES_IN_FETCH: AtomicUsize = AtomicUsize::new(0);
+
+impl DataSource for Numbers {
+    type Key = u64;
+    type Value = u64;
+    type Error = Infallible;
+
+    async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, u64)>, Infallible> {
+        BYTES_IN_FETCH.store(LIVE_BYTES.load(Ordering::Relaxed), Ordering::Relaxed);
+        Ok(keys.iter().map(|&k| (k, 2 * k)).collect())
+    }
+}
+
+/// The smallest task: no fetch, no await.
+#[asynq]
+fn trivial(i: u64) -> u64 {
+    i
+}
+
+/// `n` trivial tasks awaited together.
+#[asynq]
+fn trivial_tasks(n: u64) -> u64 {
+    (0..n).map(trivial).collect::<Vec<_>>().await.iter().sum()
+}
+
+/// A task that waits for one fetch.
+#[asynq]
+fn fetching(k: u64) -> u64 {
+    Numbers::load(k).await.unwrap_or(0)
+}
+
+/// `n` fetching tasks awaited together: one call with `n` keys.
+#[asynq]
+fn fetching_tasks(n: u64) -> u64 {
+    (0..n).map(fetching).collect::<Vec<_>>().await.iter().sum()
+}
+
+/// `n` fetch requests awaited together (no task around each): one call with `n` keys.
+#[asynq]
+fn coalesced_loads(n: u64) -> u64 {
+    Numbers::load_many(0..n)
+        .await
+        .into_iter()
+        .map(|v| v.unwrap_or(0))
+        .sum()
+}
+
+/// Nanoseconds per fetch answered from the run's cache: `keys` keys are fetched once, then
+/// requested `rounds` more times one after another. Returns the time of the cached part.
+#[asynq]
+fn cache_hits(keys: u64, rounds: u64) -> f64 {
+    let first = Numbers::load_many(0..keys).await;
+    assert!(first.iter().all(Result::is_ok));
+    let start = Instant::now();
+    let mut sum = 0;
+    for _ in 0..rounds {
+        for k in 0..keys {
+            sum += Numbers::load(k).await.unwrap_or(0);
+        }
+    }
+    std::hint::black_box(sum);
+    start.elapsed().as_secs_f64() * 1e9 / (keys * rounds) as f64
+}
+
+/// Nanoseconds per unit of one run of `task`, `units` units per run.
+fn ns_per<Y>(rt: &Runtime, runs: usize, units: u64, task: impl Fn() -> Y) -> f64
+where
+    Y: Yieldable<Output = u64>,
+{
+    median_of(runs, || {
+        let start = Instant::now();
+        let out = rt.run(task()).expect("the run succeeds");
+        let ns = start.elapsed().as_secs_f64() * 1e9;
+        std::hint::black_box(out);
+        ns / units as f64
+    })
+}
+
+/// Heap bytes per waiting task beyond its future's own state, with `n` tasks waiting.
+fn bytes_per_waiting_task(rt: &Runtime, n: u64) -> f64 {
+    let future_state = std::mem::size_of_val(&fetching(0).into_future());
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    rt.run(fetching_tasks(n)).expect("the run succeeds");
+    let during = BYTES_IN_FETCH.load(Ordering::Relaxed);
+    let scheduler = during.saturating_sub(before) as f64 - (n as usize * future_state) as f64;
+    scheduler / n as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// `--only`: one workload, repeated, for a profiler.
+fn only(workload: &str, repeat: usize, tasks: u64) -> ExitCode {
+    let p = Params {
+        questions: 1000,
+        answers: 10,
+    };
+    let rt = Runtime::new()
+        .with_source(feed::memory_store(p))
+        .with_source(Numbers);
+    let store = rt.source::<MemoryStore>().expect("the store is registered");
+    for _ in 0..repeat {
+        let out = match workload {
+            "feed-asynq" => rt.run(feed::feed::<MemoryStore>(p)).map(|s| s.len() as u64),
+            "feed-hand" => Ok(feed::hand_primed(store, p).len() as u64),
+            "feed-naive" => Ok(feed::naive(store, p).len() as u64),
+            "trivial" => rt.run(trivial_tasks(tasks)),
+            "waiting" => rt.run(fetching_tasks(tasks)),
+            _ => {
+                eprintln!("bench: unknown workload {workload:?}");
+                return ExitCode::FAILURE;
+            }
+        };
+        std::hint::black_box(out.expect("the run succeeds"));
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(workload) = &args.only {
+        return only(workload, args.repeat, args.tasks);
+    }
+    let started = Instant::now();
+    let (feed_sizes, feed_runs): (&[(u64, usize)], _) = if args.quick {
+        (&[(100, 0), (1000, 0)], 5)
+    } else {
+        (&[(100, 0), (1000, 0), (10000, 0)], 0)
+    };
+
+    let mut rows = Vec::new();
+    for &(q, _) in feed_sizes {
+        let runs = match (args.quick, q) {
+            (true, _) => feed_runs,
+            (false, 100) => 41,
+            (false, 1000) => 15,
+            (false, _) => 5,
+        };
+        match feed_row(q, runs) {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                eprintln!("bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+
+    let rt = Runtime::new().with_source(Numbers);
+    let (runs, big) = if args.quick {
+        (5, 100_000)
+    } else {
+        (9, 1_000_000)
+    };
+    let trivial_ns = ns_per(&rt, runs, big, || trivial_tasks(big));
+    let cache_hit_ns = median_of(runs, || {
+        rt.run(cache_hits(1000, 100)).expect("the run succeeds")
+    });
+    let coalesced_ns = ns_per(&rt, runs.max(21), 1000, || coalesced_loads(1000));
+    let sizes: &[u64] = if args.quick {
+        &[10_000, 100_000]
+    } else {
+        &[10_000, 100_000, 1_000_000]
+    };
+    let scaling: Vec<(u64, f64, f64)> = sizes
+        .iter()
+        .map(|&n| {
+            let runs = if n <= 10_000 { runs * 3 } else { runs };
+            (
+                n,
+                ns_per(&rt, runs, n, || trivial_tasks(n)),
+                ns_per(&rt, runs, n, || fetching_tasks(n)),
+            )
+        })
+        .collect();
+    let waiting = 100_000;
+    bytes_per_waiting_task(&rt, waiting); // warm-up
+    let bytes = median((0..5).map(|_| bytes_per_waiting_task(&rt, waiting)).collect());
+
+    println!("FEED-1 (A = 10, CPU-bound, in-memory store); medians of interleaved runs");
+    println!();
+    println!(
+        "| Q | asynq ms | hand-primed ms | asynq / hand-primed | naive ms | calls (asynq / hand / naive) | out_len | fnv |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {} / {} / {} | {} | {:016x} |",
+            r.q,
+            r.asynq_ms,
+            r.hand_ms,
+            r.ratio,
+            r.naive_ms,
+            r.calls[0],
+            r.calls[1],
+            r.calls[2],
+            r.out_len,
+            r.fnv
+        );
+    }
+    println!();
+    println!("Scheduler (medians)");
+    println!();
+    println!("| measure | value |");
+    println!("| --- | ---: |");
+    println!("| ns per trivial task ({big} tasks) | {trivial_ns:.1} |");
+    println!("| ns per fetch answered from the run's cache | {cache_hit_ns:.1} |");
+    println!("| ns per fetch coalesced with 999 siblings (one call) | {coalesced_ns:.1} |");
+    for &(n, t, f) in &scaling {
+        println!("| ns per task at {n} tasks: trivial / waiting on a fetch | {t:.1} / {f:.1} |");
+    }
+    println!("| heap bytes per waiting task ({waiting} waiting) | {bytes:.0} |");
+    println!();
+    println!(
+        "(all outputs checked equal; {:.1} s in all)",
+        started.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}
