@@ -269,7 +269,7 @@ impl<S: DataSource> ErasedSource for Registered<S> {
                 .source
                 .max_batch_size()
                 .map_or(usize::MAX, |m| m.max(1)),
-            map: HashMap::new(),
+            map: KeyMap::default(),
             slots: Vec::new(),
             batch: Vec::new(),
             next_call: 1,
@@ -326,13 +326,23 @@ pub(crate) enum Request<V> {
     Wait(u32),
 }
 
+/// The run's index of a source's keys: key to slot.
+///
+/// Hashed with foldhash rather than std's SipHash-1-3: hashing the keys of every fetch request
+/// was the largest single cost of a request in the profile of FEED-1 (string keys), and foldhash
+/// hashes them several times faster. The trade-off is DoS resistance: foldhash is seeded
+/// randomly per process and per map, so an attacker cannot precompute colliding keys, but it
+/// is not a keyed cryptographic hash like SipHash. A map lives for one run and holds only the
+/// keys that run's own code asked for.
+type KeyMap<K> = HashMap<K, u32, foldhash::fast::RandomState>;
+
 /// One source's cache and pending keys within one run.
 pub(crate) struct SourceState<S: DataSource> {
     source: Arc<S>,
     name: Arc<str>,
     index: usize,
     max_batch: usize,
-    map: HashMap<S::Key, u32>,
+    map: KeyMap<S::Key>,
     slots: Vec<Slot<S::Value>>,
     /// Keys to send at the end of this round, with their slots.
     batch: Vec<(S::Key, u32)>,
