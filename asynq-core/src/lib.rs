@@ -146,4 +146,22 @@ pub mod __private {
     pub fn new_task<F: Future>(name: &'static str, future: F) -> Task<F> {
         Task::__new(name, future)
     }
+
+    pub use crate::task::BoxFuture;
+
+    /// The task of an `#[asynq(boxed)]` function's body: a concrete type, so that the
+    /// function may call itself, and `Send`.
+    #[inline(always)]
+    pub fn new_boxed_task<'a, F>(name: &'static str, future: F) -> Task<BoxFuture<'a, F::Output>>
+    where
+        F: Future + Send + 'a,
+    {
+        Task::__new(name, Box::pin(future))
+    }
+
+    /// Stands for an `.await` that `#[asynq]` has reported as an error (inside a closure):
+    /// it has the awaited type, so that the reported error is the only one. Never called.
+    pub fn await_in_closure<Y: Yieldable>(_: Y) -> Y::Output {
+        unreachable!("#[asynq] reports an `.await` inside a closure as a compile error")
+    }
 }

@@ -2,14 +2,25 @@
 //!
 //! Depend on `asynq-core`, which re-exports the attribute and holds the runtime that its
 //! expansion names; this crate is an implementation detail.
+//!
+//! The expansion reads in four steps, one module each: `args` parses the options,
+//! `parse` and `validate` accept the function, `misuse` and `sequential` check the
+//! body, `rewrite` turns its awaits into yieldable awaits, and `expand` writes the task.
 
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 
 use proc_macro::TokenStream;
 
 mod args;
+mod boxed;
+mod code;
+mod error;
 mod expand;
+mod misuse;
+mod parse;
 mod rewrite;
+mod sequential;
+mod validate;
 
 /// Turn a function written as if sequential into a lazy asynq task.
 ///
@@ -18,8 +29,48 @@ mod rewrite;
 /// `Runtime` runs it. Inside the body, `.await` takes tasks, fetch requests and collections of
 /// them (see `asynq_core::Yieldable`); `return` and `?` work as in an ordinary function.
 ///
-/// Options:
-/// - `#[asynq(crate = "path")]`: the path of `asynq_core` when it is re-exported or renamed.
+/// # Options
+///
+/// - `#[asynq(crate = "path")]`: the path of `asynq_core` when it is re-exported or renamed
+///   (`crate = "my_crate::asynq"`).
+/// - `#[asynq(boxed)]`: the task's future is boxed, `Task<BoxFuture<'_, T>>`. A function
+///   that calls itself needs it: a task cannot contain itself. The boxed task is `Send`, so
+///   the body must not hold non-`Send` values across an await; for those, leave `boxed` out
+///   and await `f(..).boxed_local()` at the recursive call instead.
+/// - `#[asynq(allow_sequential)]`: do not warn about independent sequential awaits.
+///
+/// # Mistakes reported at compile time
+///
+/// - On anything but a function; on an `async`, `const`, `extern` or variadic function.
+/// - Unknown, duplicated or malformed options.
+/// - Awaiting anything but a task, a fetch request or a collection of them (through the
+///   `Yieldable` trait's diagnostic).
+/// - Python-style `yield x`: write `x.await`.
+/// - `.await` inside a plain closure: a closure cannot suspend the task.
+/// - Blocking on a run inside the body: `rt.run(..)`, `block_on(..)`, `rt.run_async(..)`,
+///   `Runtime::run(..)`. The check is syntactic: a method of another type named `run` that
+///   takes one argument is reported too (unless its result is awaited, as an asynq method's
+///   is); call such a method by its path, `Engine::run(&engine, x)`.
+/// - A call of the function itself (`f(..)`, `Self::f(..)`, `self.f(..)`) without
+///   `#[asynq(boxed)]` or `.boxed_local()`. Mutual recursion is left to rustc, which reports
+///   "recursion in an async block requires boxing".
+///
+/// # The sequential-awaits warning
+///
+/// Independent awaits written one after another wait for a round each; awaited together
+/// they share one. The macro warns (a `deprecated` warning, the only kind a macro can raise
+/// on stable) on:
+/// - consecutive statements `let a = X.await; let b = Y.await;` (each optionally ending in
+///   `?`) where no operand mentions a name bound by an earlier one, and no name is taken as
+///   `&mut` by one operand and mentioned by another;
+/// - a `for` loop whose body awaits, at its top level, an operand that mentions no name
+///   bound earlier in the body and no name assigned or taken as `&mut` in it; loops with
+///   `break` or `return` are skipped.
+///
+/// The check is syntactic and has false positives: a dependency through a side effect the
+/// syntax does not show (a `&mut self` method, interior mutability), a deliberate order (an
+/// access check before an expensive load), iterations that must run in order. Silence it
+/// for one function with `#[asynq(allow_sequential)]`.
 ///
 /// See the documentation of `asynq-core` for the model and examples.
 #[proc_macro_attribute]

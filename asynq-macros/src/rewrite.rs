@@ -1,9 +1,8 @@
 //! The body rewrite: every `.await` of the task itself awaits the yieldable form of its operand.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote_spanned};
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Item, Macro, Path, Token};
 
@@ -28,11 +27,30 @@ impl VisitMut for Awaits<'_> {
             // Input:  base.await
             // Output: ::asynq_core::__private::into_future(base).await
             // spanned on `base`, so that a base that cannot be awaited is the error's span.
-            let krate = self.krate;
+            // Output: ::asynq_core::__private::Yieldable::into_future(::core::convert::identity(base))
+            //
+            // Both calls span exactly the operand: their paths carry the operand's first span
+            // and their parentheses the last. An operand that cannot be awaited fails the
+            // bound of `into_future` (a trait method, so that rustc adds no note pointing into
+            // asynq-core) and, again, the `.await` of its output; with equal spans
+            // rustc reports it once. `identity` keeps rustc from narrowing the first report to
+            // one element of a tuple, which would defeat that.
             let base = &awaited.base;
+            let mut tokens = base.to_token_stream().into_iter();
+            let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
+            let last = tokens.last().map_or(first, |tt| tt.span());
+            let krate = respan(self.krate.to_token_stream(), first);
+            let parens = |inner: TokenStream| {
+                let mut group = Group::new(Delimiter::Parenthesis, inner);
+                group.set_span(last);
+                group
+            };
+            let identity = parens(base.to_token_stream());
+            let identity = quote_spanned!(first=> ::core::convert::identity #identity);
+            let args = parens(identity);
+            let call = quote_spanned!(first=> #krate::__private::Yieldable::into_future #args);
             let dot = awaited.dot_token;
             let await_token = awaited.await_token;
-            let call = quote_spanned!(base.span()=> #krate::__private::into_future(#base));
             *expr = syn::parse_quote!(#call #dot #await_token);
         }
     }
@@ -58,11 +76,29 @@ impl VisitMut for Awaits<'_> {
     }
 }
 
+/// `tokens` with every span, at any depth, set to `span`.
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Group(group) => {
+                let mut new = Group::new(group.delimiter(), respan(group.stream(), span));
+                new.set_span(span);
+                TokenTree::Group(new)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}
+
 /// Whether `.await` appears in the tokens, at any depth.
-fn mentions_await(tokens: TokenStream) -> bool {
+pub(crate) fn mentions_await(tokens: TokenStream) -> bool {
     tokens.into_iter().any(|tt| match tt {
-        proc_macro2::TokenTree::Ident(ident) => ident == "await",
-        proc_macro2::TokenTree::Group(group) => mentions_await(group.stream()),
+        TokenTree::Ident(ident) => ident == "await",
+        TokenTree::Group(group) => mentions_await(group.stream()),
         _ => false,
     })
 }
@@ -87,11 +123,15 @@ mod tests {
             fn inner() { z.await }
             println!("{}", w.await);
         });
-        assert!(out.contains(":: asynq_core :: __private :: into_future (f (:: asynq_core :: __private :: into_future (x) . await)) . await"));
+        let inner = ":: asynq_core :: __private :: Yieldable :: into_future (:: core :: convert :: identity (x)) . await";
+        let outer = format!(
+            ":: asynq_core :: __private :: Yieldable :: into_future (:: core :: convert :: identity (f ({inner}))) . await"
+        );
+        assert!(out.contains(&outer), "{out}");
         assert!(out.contains("| | y . await"), "{out}");
         assert!(out.contains("fn inner () { z . await }"));
         assert!(out.contains(
-            "println ! (\"{}\" , :: asynq_core :: __private :: into_future (w) . await)"
+            "println ! (\"{}\" , :: asynq_core :: __private :: Yieldable :: into_future (:: core :: convert :: identity (w)) . await)"
         ));
     }
 }

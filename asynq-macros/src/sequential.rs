@@ -1,0 +1,361 @@
+//! The `sequential awaits` warning: independent awaits written one after another wait for a
+//! round each, where awaiting them together would batch them into one.
+//!
+//! # The heuristic
+//!
+//! Purely syntactic, over the function's own body (not closures, async blocks or nested
+//! items):
+//! - Consecutive statements `let a = X.await;` `let b = Y.await;` (each optionally ending in
+//!   `?`) form a run when no operand mentions a name bound by an earlier pattern of the run
+//!   (any identifier token counts, even inside macros) and no operand mentions a name that
+//!   another takes as `&mut`. A run of two or more is reported once.
+//! - A `for` loop whose body, at its top level, awaits `X` (`let y = X.await;` or `X.await;`)
+//!   where `X` mentions no name bound by an earlier `let` of the body and no name assigned
+//!   (`=`, `+=`, ...) or taken as `&mut` anywhere in the body. Loops containing `break` or
+//!   `return` are skipped: stopping early is then part of the logic.
+//!
+//! # False positives
+//!
+//! The check cannot see types or effects, so it also fires when:
+//! - the second await depends on the first through a side effect that the syntax does not
+//!   show (a method taking `&mut self` on a shared value, interior mutability, a `static`);
+//! - the order is deliberate (the first await must finish before the second is worth
+//!   starting, as in an access check followed by the expensive load);
+//! - the loop's iterations must run in order for another reason.
+//!
+//! Silence it for one function with `#[asynq(allow_sequential)]`.
+
+use std::collections::HashSet;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::visit::{self, Visit};
+use syn::{Block, Expr, Item, Pat, Stmt};
+
+use crate::code::{code, short};
+use crate::rewrite::mentions_await;
+
+/// One warning: the token it points at (the first of the awaits) and its message.
+pub(crate) struct Finding {
+    pub(crate) span: Span,
+    pub(crate) message: String,
+}
+
+/// Every run of independent sequential awaits in `block`.
+pub(crate) fn find(block: &Block) -> Vec<Finding> {
+    let mut finder = Finder(Vec::new());
+    finder.visit_block(block);
+    finder.0
+}
+
+struct Finder(Vec<Finding>);
+
+impl<'ast> Visit<'ast> for Finder {
+    fn visit_block(&mut self, block: &'ast Block) {
+        self.runs(&block.stmts);
+        visit::visit_block(self, block);
+    }
+
+    fn visit_expr_for_loop(&mut self, for_loop: &'ast syn::ExprForLoop) {
+        self.for_loop(for_loop);
+        visit::visit_expr_for_loop(self, for_loop);
+    }
+
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {
+        // Don't look into closures: their awaits are not the task's.
+    }
+
+    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {
+        // Don't look into async blocks: their awaits are not the task's.
+    }
+
+    fn visit_item(&mut self, _: &'ast Item) {
+        // Do not recurse into nested items: they are not part of the task.
+    }
+}
+
+/// An awaiting statement: `let pat = X.await;`, `X.await?;`, ...
+struct Awaiting<'a> {
+    stmt: &'a Stmt,
+    pat: Option<&'a Pat>,
+    operand: &'a Expr,
+    tried: bool,
+}
+
+fn awaiting(stmt: &Stmt) -> Option<Awaiting<'_>> {
+    let (pat, expr) = match stmt {
+        Stmt::Local(local) => {
+            let init = local.init.as_ref()?;
+            if init.diverge.is_some() {
+                return None;
+            }
+            (Some(&local.pat), &*init.expr)
+        }
+        Stmt::Expr(expr, Some(_)) => (None, expr),
+        _ => return None,
+    };
+    let (expr, tried) = match expr {
+        Expr::Try(tried) => (&*tried.expr, true),
+        other => (other, false),
+    };
+    let Expr::Await(awaited) = expr else {
+        return None;
+    };
+    if mentions_await(awaited.base.to_token_stream()) {
+        return None;
+    }
+    Some(Awaiting {
+        stmt,
+        pat,
+        operand: &awaited.base,
+        tried,
+    })
+}
+
+impl Finder {
+    fn runs(&mut self, stmts: &[Stmt]) {
+        let mut run: Vec<Awaiting<'_>> = Vec::new();
+        for stmt in stmts {
+            let next = awaiting(stmt);
+            if let Some(next) = next {
+                if !run.is_empty() && independent(&run, &next) {
+                    run.push(next);
+                    continue;
+                }
+                self.report_run(std::mem::take(&mut run));
+                run.push(next);
+            } else {
+                self.report_run(std::mem::take(&mut run));
+            }
+        }
+        self.report_run(run);
+    }
+
+    fn report_run(&mut self, run: Vec<Awaiting<'_>>) {
+        if run.len() < 2 {
+            return;
+        }
+        let pats: Vec<String> = run
+            .iter()
+            .map(|a| match a.pat {
+                Some(Pat::Type(typed)) => code(&typed.pat),
+                Some(pat) => code(pat),
+                None => "_".to_owned(),
+            })
+            .collect();
+        let operands: Vec<String> = run.iter().map(|a| short(a.operand)).collect();
+        let then = if run.iter().any(|a| a.tried) {
+            ", then apply `?` to each result"
+        } else {
+            ""
+        };
+        let message = format!(
+            "these awaits are independent, so each waits for a round of its own; \
+             await them together so they batch: `let ({}) = ({}).await`{then}",
+            pats.join(", "),
+            operands.join(", "),
+        );
+        self.0.push(Finding {
+            span: first_span(run[0].stmt),
+            message,
+        });
+    }
+
+    fn for_loop(&mut self, for_loop: &syn::ExprForLoop) {
+        let body = &for_loop.body.stmts;
+        if exits_early(&for_loop.body) {
+            return;
+        }
+        let mut dependent = assigned(for_loop.body.to_token_stream());
+        for stmt in body {
+            if let Some(found) = awaiting(stmt) {
+                if names(found.operand.to_token_stream()).is_disjoint(&dependent) {
+                    let message = format!(
+                        "this loop awaits once per iteration, so each iteration waits for a round \
+                         of its own; collect the tasks and await them together so they batch: \
+                         `let results = {}.into_iter().map(|{}| {}).collect::<Vec<_>>().await`",
+                        short(&for_loop.expr),
+                        code(&for_loop.pat),
+                        short(found.operand),
+                    );
+                    self.0.push(Finding {
+                        span: first_span(stmt),
+                        message,
+                    });
+                }
+                return;
+            }
+            if let Stmt::Local(local) = stmt {
+                dependent.extend(names(local.pat.to_token_stream()));
+            }
+        }
+    }
+}
+
+/// Whether `next` can join `run`: it mentions none of the run's bindings, and no name is
+/// taken as `&mut` by one and mentioned by another.
+fn independent(run: &[Awaiting<'_>], next: &Awaiting<'_>) -> bool {
+    let mentioned = names(next.operand.to_token_stream());
+    let next_mut = mutably_borrowed(next.operand.to_token_stream());
+    run.iter().all(|earlier| {
+        let bound = earlier
+            .pat
+            .map(|p| names(p.to_token_stream()))
+            .unwrap_or_default();
+        let earlier_mut = mutably_borrowed(earlier.operand.to_token_stream());
+        bound.is_disjoint(&mentioned)
+            && earlier_mut.is_disjoint(&mentioned)
+            && next_mut.is_disjoint(&names(earlier.operand.to_token_stream()))
+    })
+}
+
+/// Every identifier in `tokens`, at any depth.
+fn names(tokens: TokenStream) -> HashSet<String> {
+    let mut found = HashSet::new();
+    collect_names(tokens, &mut found);
+    found
+}
+
+fn collect_names(tokens: TokenStream, found: &mut HashSet<String>) {
+    for tt in tokens {
+        match tt {
+            TokenTree::Ident(ident) => {
+                found.insert(ident.to_string());
+            }
+            TokenTree::Group(group) => collect_names(group.stream(), found),
+            _ => {}
+        }
+    }
+}
+
+/// The names right after `&mut`, at any depth.
+fn mutably_borrowed(tokens: TokenStream) -> HashSet<String> {
+    let mut found = HashSet::new();
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    for (i, tt) in tokens.iter().enumerate() {
+        match tt {
+            TokenTree::Group(group) => found.extend(mutably_borrowed(group.stream())),
+            TokenTree::Punct(p) if p.as_char() == '&' => {
+                if let (Some(TokenTree::Ident(m)), Some(TokenTree::Ident(name))) =
+                    (tokens.get(i + 1), tokens.get(i + 2))
+                    && m == "mut"
+                {
+                    found.insert(name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The names assigned (`x = ..`, `x += ..`, `x.f = ..`) or taken as `&mut` in a loop body.
+fn assigned(body: TokenStream) -> HashSet<String> {
+    struct Assigned(HashSet<String>);
+    impl<'ast> Visit<'ast> for Assigned {
+        fn visit_expr_assign(&mut self, assign: &'ast syn::ExprAssign) {
+            self.0.extend(names(assign.left.to_token_stream()));
+            visit::visit_expr_assign(self, assign);
+        }
+        fn visit_expr_binary(&mut self, binary: &'ast syn::ExprBinary) {
+            if binary.op.to_token_stream().to_string().ends_with('=')
+                && !matches!(
+                    binary.op,
+                    syn::BinOp::Eq(_) | syn::BinOp::Ne(_) | syn::BinOp::Le(_) | syn::BinOp::Ge(_)
+                )
+            {
+                self.0.extend(names(binary.left.to_token_stream()));
+            }
+            visit::visit_expr_binary(self, binary);
+        }
+    }
+    let mut found = Assigned(mutably_borrowed(body.clone()));
+    if let Ok(block) = syn::parse2::<Block>(body) {
+        found.visit_block(&block);
+    }
+    found.0
+}
+
+/// Whether a loop body can leave the loop early: `break` or `return`, outside closures and
+/// nested items.
+fn exits_early(body: &Block) -> bool {
+    struct Exits(bool);
+    impl<'ast> Visit<'ast> for Exits {
+        fn visit_expr_break(&mut self, _: &'ast syn::ExprBreak) {
+            self.0 = true;
+        }
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast Item) {}
+    }
+    let mut exits = Exits(false);
+    exits.visit_block(body);
+    exits.0
+}
+
+fn first_span(stmt: &Stmt) -> Span {
+    stmt.to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |tt| tt.span())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn messages(body: TokenStream) -> Vec<String> {
+        let block: Block = syn::parse2(quote!({ #body })).unwrap();
+        find(&block).into_iter().map(|f| f.message).collect()
+    }
+
+    #[test]
+    fn independent_lets_are_one_finding() {
+        let found = messages(quote! {
+            let a = f(x).await?;
+            let b: u32 = g(y).await;
+            let c = h(z).await;
+            let d = k(c).await;
+        });
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].ends_with(
+                "`let (a, b, c) = (f(x), g(y), h(z)).await`, then apply `?` to each result"
+            ),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn dependent_or_mutating_awaits_are_fine() {
+        assert!(messages(quote! { let a = f(x).await; let b = g(a).await; }).is_empty());
+        assert!(messages(quote! { let a = f(&mut s).await; let b = g(&s).await; }).is_empty());
+        assert!(
+            messages(quote! { let a = f(x).await; println!("{a}"); let b = g(y).await; })
+                .is_empty()
+        );
+        assert!(
+            messages(quote! { let c = || { let a = f(x).await; let b = g(y).await; }; }).is_empty()
+        );
+    }
+
+    #[test]
+    fn loops_awaiting_per_iteration() {
+        let found = messages(quote! {
+            for uid in uids { let name = user_name(uid).await; names.push(name); }
+        });
+        assert_eq!(found.len(), 1);
+        assert!(found[0].ends_with(
+            "`let results = uids.into_iter().map(|uid| user_name(uid)).collect::<Vec<_>>().await`"
+        ));
+        assert!(messages(quote! { for x in xs { total += f(x, total).await; } }).is_empty());
+        assert!(messages(quote! { for x in xs { let y = g(x); let z = f(y).await; } }).is_empty());
+        assert!(messages(quote! { for x in xs { if f(x).await { break; } } }).is_empty());
+        assert!(
+            messages(quote! { for x in xs { let y = f(x).await; if y { break; } } }).is_empty()
+        );
+    }
+}

@@ -1,0 +1,8 @@
+use asynq_core::asynq;
+
+#[asynq]
+struct Page {
+    title: String,
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use asynq_core::asynq;
+
+#[asynq]
+fn user_name(uid: u64) -> String {
+    format!("user{uid}")
+}
+
+#[asynq]
+fn names(uids: Vec<u64>) -> Vec<String> {
+    uids.into_iter().map(|uid| user_name(uid).await).collect()
+}
+
+fn main() {}

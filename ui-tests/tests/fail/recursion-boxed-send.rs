@@ -1,0 +1,12 @@
+use asynq_core::asynq;
+
+#[asynq]
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = (fib(n - 1).boxed(), fib(n - 2).boxed()).await;
+    a + b
+}
+
+fn main() {}
