@@ -388,7 +388,11 @@ fn main() -> ExitCode {
         .collect();
     let waiting = 100_000;
     bytes_per_waiting_task(&rt, waiting); // warm-up
-    let bytes = median((0..5).map(|_| bytes_per_waiting_task(&rt, waiting)).collect());
+    let bytes = median(
+        (0..5)
+            .map(|_| bytes_per_waiting_task(&rt, waiting))
+            .collect(),
+    );
 
     println!("FEED-1 (A = 10, CPU-bound, in-memory store); medians of interleaved runs");
     println!();
