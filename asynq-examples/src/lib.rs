@@ -1,11 +1,23 @@
 //! Data sources and page renderers for the asynq examples.
 //!
 //! - [`memory`]: an in-memory key-value store with `get_multi` semantics.
+//! - [`sqlite`]: SQLite sources, one `SELECT ... WHERE key IN (...)` per round.
+//! - [`memcached`]: a memcached client and sources over one or more servers, sharded by key.
+//! - [`kv`]: the shape every FEED-1 backend has (`get_multi` over string keys).
 //! - [`feed`]: the FEED-1 page (`shared/bench/FEED.md`) as nested asynq functions, with the
 //!   hand-primed and naive baselines.
+//! - [`profile`]: the seed talk's `render_profile(uid)` over an SQLite schema.
+//! - [`local_memcached`]: start a memcached server on a free local port (for tests).
 //!
 //! The `feed` program renders the page and prints its figures:
 //! `cargo run --release -p asynq-examples --bin feed -- --questions 1000 --answers 10`.
 
+#![warn(missing_docs)]
+
 pub mod feed;
+pub mod kv;
+pub mod local_memcached;
+pub mod memcached;
 pub mod memory;
+pub mod profile;
+pub mod sqlite;

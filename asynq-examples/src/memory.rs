@@ -107,3 +107,19 @@ impl DataSource for MemoryStore {
         "memory"
     }
 }
+
+impl crate::kv::KvStore for MemoryStore {
+    type Error = Infallible;
+
+    fn get_multi(&self, keys: &[String]) -> Result<Vec<(String, String)>, Infallible> {
+        Ok(MemoryStore::get_multi(self, keys))
+    }
+
+    fn round_trips(&self) -> usize {
+        self.calls()
+    }
+
+    fn keys_sent(&self) -> usize {
+        self.keys()
+    }
+}

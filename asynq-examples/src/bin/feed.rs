@@ -3,14 +3,23 @@
 //! `cargo run --release -p asynq-examples --bin feed -- --questions 1000 --answers 10`
 //! prints the first 200 characters of the page, then one summary line:
 //! `calls=3 keys=34000 rounds=3 out_len=420354 fnv=f4d5a1d76cc5dc31 ms=<time>`.
+//!
+//! `--backend memory|sqlite|memcached` chooses the store (SQLite by default, in a file under
+//! the target directory made on first use); `calls` counts the store's real round trips.
+//! `--latency-ms N` adds a fixed delay per round trip and `--naive` renders with one round
+//! trip per key, so that the batching factor shows directly.
 
+use std::error::Error;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use asynq_core::Runtime;
+use asynq_core::{DataSource, Runtime};
 use asynq_examples::feed::{self, Params};
-use asynq_examples::memory::MemoryStore;
-use clap::Parser;
+use asynq_examples::kv::KvStore;
+use asynq_examples::memcached::{Memcached, MemcachedKv};
+use asynq_examples::sqlite::SqliteKv;
+use clap::{Parser, ValueEnum};
 
 /// Render one page of a Q&A site (FEED-1) as nested asynq functions over a key-value store,
 /// and print the round trips it took.
@@ -23,35 +32,115 @@ struct Args {
     /// Answers per question (A).
     #[arg(long, short = 'a', default_value_t = 10)]
     answers: u64,
+    /// The store the page's data lives in.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+    /// The SQLite file of the `sqlite` backend, created with the data on first use
+    /// [default: asynq-data/feed1-qQ-aA.sqlite in the target directory].
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// The memcached servers of the `memcached` backend, comma-separated; the data is loaded
+    /// into them when missing.
+    #[arg(long, default_value = "127.0.0.1:11211", value_delimiter = ',')]
+    servers: Vec<String>,
+    /// A fixed delay added to every round trip, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Render without asynq, one round trip per key.
+    #[arg(long)]
+    naive: bool,
+}
+
+/// Where the page's data lives.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Backend {
+    /// A map in this process.
+    Memory,
+    /// A table in an SQLite file.
+    Sqlite,
+    /// memcached servers, keys sharded across them.
+    Memcached,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let params = Params {
+    match run(&Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("feed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn Error>> {
+    let p = Params {
         questions: args.questions,
         answers: args.answers,
     };
-    let rt = Runtime::new().with_source(feed::memory_store(params));
-    let start = Instant::now();
-    let page = match rt.run(feed::feed::<MemoryStore>(params)) {
-        Ok(page) => page,
-        Err(error) => {
-            eprintln!("feed: {error}");
-            return ExitCode::FAILURE;
+    let latency = Duration::from_millis(args.latency_ms);
+    match args.backend {
+        Backend::Memory => render(feed::memory_store(p).with_latency(latency), p, args.naive),
+        Backend::Sqlite => {
+            let path = args.db.clone().unwrap_or_else(|| default_db(p));
+            let (store, created) = SqliteKv::open_feed(&path, p)?;
+            let what = if created { "created" } else { "reused" };
+            eprintln!("feed: {what} the FEED-1 data in {}", path.display());
+            render(store.with_latency(latency), p, args.naive)
         }
+        Backend::Memcached => {
+            let store = MemcachedKv::new(Memcached::new(&args.servers)?);
+            let loaded = store.load_feed(p)?;
+            eprintln!(
+                "feed: FEED-1 data on {} (loaded into {loaded} of them now)",
+                args.servers.join(",")
+            );
+            render(store.with_latency(latency), p, args.naive)
+        }
+    }
+}
+
+/// `asynq-data/feed1-qQ-aA.sqlite` in the target directory this program was built in.
+fn default_db(p: Params) -> PathBuf {
+    let file = format!("feed1-q{}-a{}.sqlite", p.questions, p.answers);
+    let exe = std::env::current_exe().ok();
+    // <target>/<profile>/feed, or <target>/<profile>/deps/feed-<hash>.
+    let target = exe.as_deref().and_then(|exe| {
+        let mut dir = exe.parent()?;
+        if dir.ends_with("deps") || dir.ends_with("examples") {
+            dir = dir.parent()?;
+        }
+        dir.parent()
+    });
+    target
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("asynq-data")
+        .join(file)
+}
+
+/// Render the page from `store` and print its head and the summary line.
+fn render<S>(store: S, p: Params, naive: bool) -> Result<(), Box<dyn Error>>
+where
+    S: DataSource<Key = String, Value = String> + KvStore,
+{
+    let start = Instant::now();
+    let (page, calls, keys, rounds) = if naive {
+        let page = feed::naive_on(&store, p)?;
+        let calls = store.round_trips();
+        (page, calls, store.keys_sent(), calls)
+    } else {
+        let rt = Runtime::new().with_source(store);
+        let page = rt.run(feed::feed::<S>(p))?;
+        let store = rt.source::<S>().expect("the store is registered");
+        let rounds = rt.last_stats().rounds;
+        (page, store.round_trips(), store.keys_sent(), rounds)
     };
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    let store = rt.source::<MemoryStore>().expect("the store is registered");
-    let stats = rt.last_stats();
     let head: String = page.chars().take(200).collect();
     println!("{head}");
     println!(
-        "calls={} keys={} rounds={} out_len={} fnv={:016x} ms={ms:.3}",
-        store.calls(),
-        store.keys(),
-        stats.rounds,
+        "calls={calls} keys={keys} rounds={rounds} out_len={} fnv={:016x} ms={ms:.3}",
         page.len(),
         feed::fnv1a64(page.as_bytes())
     );
-    ExitCode::SUCCESS
+    Ok(())
 }
