@@ -61,8 +61,9 @@ mod validate;
 /// they share one. The macro warns (a `deprecated` warning, the only kind a macro can raise
 /// on stable) on:
 /// - consecutive statements `let a = X.await; let b = Y.await;` (each optionally ending in
-///   `?`) where no operand mentions a name bound by an earlier one, and no name is taken as
-///   `&mut` by one operand and mentioned by another;
+///   `?`) where no operand mentions a name bound by an earlier one, no name is taken as
+///   `&mut` by one operand and mentioned by another, and no operand contains another
+///   (awaiting the same expression twice is a deliberate re-read);
 /// - a `for` loop whose body awaits, at its top level, an operand that mentions no name
 ///   bound earlier in the body and no name assigned or taken as `&mut` in it; loops with
 ///   `break` or `return` are skipped.

@@ -7,8 +7,9 @@
 //! items):
 //! - Consecutive statements `let a = X.await;` `let b = Y.await;` (each optionally ending in
 //!   `?`) form a run when no operand mentions a name bound by an earlier pattern of the run
-//!   (any identifier token counts, even inside macros) and no operand mentions a name that
-//!   another takes as `&mut`. A run of two or more is reported once.
+//!   (any identifier token counts, even inside macros), no operand mentions a name that
+//!   another takes as `&mut`, and no operand contains another (awaiting `get(k)` and then
+//!   `(get(k), get(j))` re-reads `get(k)` on purpose). A run of two or more is reported once.
 //! - A `for` loop whose body, at its top level, awaits `X` (`let y = X.await;` or `X.await;`)
 //!   where `X` mentions no name bound by an earlier `let` of the body and no name assigned
 //!   (`=`, `+=`, ...) or taken as `&mut` anywhere in the body. Loops containing `break` or
@@ -192,12 +193,20 @@ impl Finder {
     }
 }
 
-/// Whether `next` can join `run`: it mentions none of the run's bindings, and no name is
-/// taken as `&mut` by one and mentioned by another.
+/// Whether `next` can join `run`: it mentions none of the run's bindings, no name is taken
+/// as `&mut` by one and mentioned by another, and neither repeats the other's expression.
 fn independent(run: &[Awaiting<'_>], next: &Awaiting<'_>) -> bool {
     let mentioned = names(next.operand.to_token_stream());
     let next_mut = mutably_borrowed(next.operand.to_token_stream());
+    let next_tokens = flatten(next.operand.to_token_stream());
     run.iter().all(|earlier| {
+        // Awaiting the same expression again (`let a = get(k).await; let b = (get(k),
+        // get(j)).await;`) reads it again after the first await, on purpose: batching would
+        // merge the two reads.
+        let earlier_tokens = flatten(earlier.operand.to_token_stream());
+        if contains(&next_tokens, &earlier_tokens) || contains(&earlier_tokens, &next_tokens) {
+            return false;
+        }
         let bound = earlier
             .pat
             .map(|p| names(p.to_token_stream()))
@@ -207,6 +216,27 @@ fn independent(run: &[Awaiting<'_>], next: &Awaiting<'_>) -> bool {
             && earlier_mut.is_disjoint(&mentioned)
             && next_mut.is_disjoint(&names(earlier.operand.to_token_stream()))
     })
+}
+
+/// The tokens as a flat sequence of words, groups marked by their delimiters.
+fn flatten(tokens: TokenStream) -> Vec<String> {
+    let mut words = Vec::new();
+    for tt in tokens {
+        match tt {
+            TokenTree::Group(group) => {
+                words.push(format!("{:?}(", group.delimiter()));
+                words.extend(flatten(group.stream()));
+                words.push(")".to_owned());
+            }
+            other => words.push(other.to_string()),
+        }
+    }
+    words
+}
+
+/// Whether `needle` occurs in `haystack` as a contiguous run of tokens.
+fn contains(haystack: &[String], needle: &[String]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Every identifier in `tokens`, at any depth.
