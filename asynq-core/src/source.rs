@@ -9,7 +9,7 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures::FutureExt as _;
@@ -235,10 +235,27 @@ pub(crate) trait ErasedSource: Send + Sync {
     fn new_state(&self, index: usize) -> Box<dyn ErasedState>;
 }
 
-pub(crate) struct Registered<S> {
+pub(crate) struct Registered<S: DataSource> {
     source: Arc<S>,
     name: Arc<str>,
+    /// The emptied containers of a finished run, for the next run to fill.
+    spare: Arc<Mutex<Option<Spare<S>>>>,
 }
+
+/// A run's key map and slots, emptied but with their capacity, kept between runs.
+///
+/// Growing the map and the slots from nothing in every run (rehashing every key at each
+/// doubling, touching fresh pages) cost more than the lookups themselves in small runs; a
+/// runtime serving similar requests reuses them instead. Only containers of at most
+/// [`SPARE_MAX_KEYS`] are kept, so that one huge run does not pin its memory for good.
+struct Spare<S: DataSource> {
+    map: KeyMap<S::Key>,
+    slots: Vec<Slot<S::Value>>,
+    batch: Vec<(S::Key, u32)>,
+}
+
+/// The largest key map (in keys) that a finished run hands to the next.
+const SPARE_MAX_KEYS: usize = 1 << 16;
 
 impl<S: DataSource> Registered<S> {
     pub(crate) fn new(source: S) -> Self {
@@ -246,6 +263,7 @@ impl<S: DataSource> Registered<S> {
         Registered {
             source: Arc::new(source),
             name,
+            spare: Arc::default(),
         }
     }
 }
@@ -261,6 +279,12 @@ impl<S: DataSource> ErasedSource for Registered<S> {
         &*self.source
     }
     fn new_state(&self, index: usize) -> Box<dyn ErasedState> {
+        // Another run may hold the lock for a moment: then start afresh rather than wait.
+        let spare = self.spare.try_lock().ok().and_then(|mut s| s.take());
+        let (map, slots, batch) = match spare {
+            Some(Spare { map, slots, batch }) => (map, slots, batch),
+            None => (KeyMap::default(), Vec::new(), Vec::new()),
+        };
         Box::new(SourceState::<S> {
             source: Arc::clone(&self.source),
             name: Arc::clone(&self.name),
@@ -269,11 +293,12 @@ impl<S: DataSource> ErasedSource for Registered<S> {
                 .source
                 .max_batch_size()
                 .map_or(usize::MAX, |m| m.max(1)),
-            map: KeyMap::default(),
-            slots: Vec::new(),
-            batch: Vec::new(),
+            map,
+            slots,
+            batch,
             next_call: 1,
             stats: SourceStats::new(Arc::clone(&self.name)),
+            spare: Arc::clone(&self.spare),
         })
     }
 }
@@ -348,6 +373,29 @@ pub(crate) struct SourceState<S: DataSource> {
     batch: Vec<(S::Key, u32)>,
     next_call: u32,
     stats: SourceStats,
+    /// Where the containers go when the run ends: the registered source's spare.
+    spare: Arc<Mutex<Option<Spare<S>>>>,
+}
+
+impl<S: DataSource> Drop for SourceState<S> {
+    fn drop(&mut self) {
+        if self.map.capacity() > SPARE_MAX_KEYS {
+            return;
+        }
+        let Ok(mut spare) = self.spare.try_lock() else {
+            return;
+        };
+        if spare.is_some() {
+            return;
+        }
+        let mut map = std::mem::take(&mut self.map);
+        let mut slots = std::mem::take(&mut self.slots);
+        let mut batch = std::mem::take(&mut self.batch);
+        map.clear();
+        slots.clear();
+        batch.clear();
+        *spare = Some(Spare { map, slots, batch });
+    }
 }
 
 impl<S: DataSource> SourceState<S> {
@@ -570,5 +618,28 @@ mod tests {
         assert_eq!(short_type_name::<String>(), "String");
         assert_eq!(short_type_name::<Vec<u8>>(), "Vec<u8>");
         assert_eq!(short_type_name::<u32>(), "u32");
+    }
+
+    struct Doubles;
+    impl DataSource for Doubles {
+        type Key = u64;
+        type Value = u64;
+        type Error = std::convert::Infallible;
+        async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, u64)>, Self::Error> {
+            Ok(keys.iter().map(|&k| (k, 2 * k)).collect())
+        }
+    }
+
+    #[test]
+    fn a_run_reuses_the_containers_of_the_last_but_none_of_its_answers() {
+        let rt = crate::Runtime::new().with_source(Doubles);
+        for n in [100, 10, 100] {
+            let got = rt.run(Doubles::load_many(0..n)).unwrap();
+            let got: Vec<u64> = got.into_iter().map(Result::unwrap).collect();
+            assert_eq!(got, (0..n).map(|k| 2 * k).collect::<Vec<_>>());
+            let stats = rt.last_stats();
+            let figures = (stats.calls(), stats.keys(), stats.cache_hits());
+            assert_eq!(figures, (1, n as usize, 0));
+        }
     }
 }
