@@ -51,6 +51,32 @@ fn depth<'a, T: Sync>(items: &'a [T], prefix: &str) -> String {
     }
 }
 
+// In a trait, `boxed` on the declaration and on the implementation alike; the boxed task
+// type also makes the trait usable as `dyn Shape`.
+trait Shape: Sync {
+    #[asynq(boxed)]
+    fn area(&self) -> u32;
+}
+
+struct Square(u32);
+
+struct Group(Vec<Box<dyn Shape>>);
+
+impl Shape for Square {
+    #[asynq(boxed)]
+    fn area(&self) -> u32 {
+        self.0 * self.0
+    }
+}
+
+impl Shape for Group {
+    #[asynq(boxed)]
+    fn area(&self) -> u32 {
+        let areas = self.0.iter().map(|s| s.area()).collect::<Vec<_>>().await;
+        areas.into_iter().sum()
+    }
+}
+
 fn assert_send<T: Send>(value: T) -> T {
     value
 }
@@ -77,4 +103,10 @@ fn main() {
     };
     assert_eq!(rt.run(assert_send(tree.total())).unwrap(), 10);
     assert_eq!(rt.run(depth(&[1, 2, 3], "")).unwrap(), "+++");
+    let nested = Group(vec![
+        Box::new(Square(2)),
+        Box::new(Group(vec![Box::new(Square(3))])),
+    ]);
+    let shape: &dyn Shape = &nested;
+    assert_eq!(rt.run(assert_send(shape.area())).unwrap(), 13);
 }
