@@ -24,10 +24,19 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
     let krate = args.krate();
     let output = output_type(function.sig());
     let name = function.sig().ident.clone();
-    let boxed = args
-        .boxed
-        .is_some()
-        .then(|| boxed::bound_lifetimes(function.sig_mut()));
+    let boxed = match &args.boxed {
+        Some(_) if contains_impl_trait(&output) => {
+            // A boxed future names its output type, and `impl Trait` cannot be named there.
+            errors.spanned(
+                &output,
+                "#[asynq(boxed)] needs an output type it can name; \
+                 write a concrete type or `Box<dyn Trait>` instead of `impl Trait`",
+            );
+            None
+        }
+        Some(_) => Some(boxed::bound_lifetimes(function.sig_mut())),
+        None => None,
+    };
     set_task_type(function.sig_mut(), &krate, &output, boxed.as_ref());
     if let Some(block) = function.body_mut() {
         Misuse::new(&krate, &name, boxed.is_some(), &mut errors).visit_block_mut(block);

@@ -32,6 +32,22 @@ impl Greeter {
     }
 }
 
+// An asynq method named `run` is not a blocking `Runtime::run`: its task is awaited.
+struct Job(u32);
+
+impl Job {
+    #[asynq]
+    fn run(&self, times: u32) -> u32 {
+        self.0 * times
+    }
+
+    #[asynq]
+    fn run_twice(&self) -> u32 {
+        let once = self.run(1).await;
+        once + self.run(1).await
+    }
+}
+
 trait Named {
     #[asynq]
     fn name(&self) -> String;
@@ -64,4 +80,5 @@ fn main() {
     assert_eq!(greeter.calls, 1);
     assert_eq!(rt.run(greeter.into_greeting()).unwrap(), "hello");
     assert_eq!(rt.run(Alice.shout()).unwrap(), "ALICE");
+    assert_eq!(rt.run(Job(21).run_twice()).unwrap(), 42);
 }
