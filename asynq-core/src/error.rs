@@ -80,6 +80,13 @@ pub enum Error {
         /// The source's Rust type name.
         source_type: &'static str,
     },
+    /// An asynq function panicked; the run was dropped, every task and call of it with it.
+    TaskPanicked {
+        /// The innermost asynq function being polled when the panic started.
+        task: &'static str,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 /// How many waiting tasks a stall message lists before it says "and N more".
@@ -132,6 +139,9 @@ impl fmt::Display for Error {
                 "a fetch from `{source_type}` was polled outside an asynq run; \
                  run the task with `Runtime::run` or `Runtime::run_async`"
             ),
+            Error::TaskPanicked { task, message } => {
+                write!(f, "the asynq function `{task}` panicked: {message}")
+            }
         }
     }
 }
@@ -146,6 +156,7 @@ impl fmt::Debug for Error {
             Error::Stall { .. } => "Stall",
             Error::NestedRun { .. } => "NestedRun",
             Error::NotInRun { .. } => "NotInRun",
+            Error::TaskPanicked { .. } => "TaskPanicked",
         };
         write!(f, "{variant}({self})")
     }

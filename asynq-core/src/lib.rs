@@ -121,7 +121,7 @@ pub use crate::runtime::{RunFuture, RunResult, Runtime, WithStats};
 pub use crate::scoped::{
     Hooked, HookedFuture, Scoped, ScopedFuture, ScopedKey, TaskHooks, Timer, TimerHooks, with_hooks,
 };
-pub use crate::source::{DataSource, Load};
+pub use crate::source::{DataSource, FetchTimeout, Load};
 pub use crate::stats::{SourceStats, Stats};
 pub use crate::task::{BoxFuture, LocalBoxFuture, Task, TaskFuture};
 pub use crate::tools::try_all;

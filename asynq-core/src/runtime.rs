@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -14,7 +15,7 @@ use futures::stream::FuturesUnordered;
 use crate::context::{self, Diagnosis, RunState, SourceSlot};
 use crate::error::Error;
 use crate::output::RunOutput;
-use crate::source::{CallFuture, DataSource, ErasedSource, Registered};
+use crate::source::{CallFuture, DataSource, ErasedSource, Registered, panic_message};
 use crate::stats::Stats;
 use crate::yieldable::Yieldable;
 
@@ -128,6 +129,33 @@ impl Runtime {
     ///
     /// Sources' futures are driven by a minimal executor; sources that need a reactor (tokio
     /// sockets, timers) must be run with [`run_async`](Runtime::run_async) inside it.
+    ///
+    /// # Failures
+    ///
+    /// A failed fetch fails only the keys of its call: their tasks see the `Err` of their
+    /// `load` and everything else goes on (see [`DataSource`]; a source that can hang should
+    /// set [`DataSource::fetch_timeout`]). A panic in an asynq function ends the run with
+    /// [`Error::TaskPanicked`], naming the function, instead of unwinding into the caller:
+    /// one bad page fails one request. The run's tasks and in-flight calls are dropped with
+    /// it, as when a [`run_async`](Runtime::run_async) future is dropped mid-run, and the
+    /// runtime serves the next run as if nothing happened.
+    ///
+    /// ```
+    /// use asynq_core::{asynq, Error, Runtime};
+    ///
+    /// #[asynq]
+    /// fn broken(x: u32) -> Result<u32, Error> {
+    ///     assert!(x < 10, "x too large");
+    ///     Ok(x)
+    /// }
+    ///
+    /// let rt = Runtime::new();
+    /// let err = rt.run(broken(11)).unwrap_err();
+    /// assert!(matches!(err, Error::TaskPanicked { task, .. } if task.ends_with("::broken")));
+    /// assert!(err.to_string().ends_with("panicked: x too large"));
+    /// assert_eq!(rt.run(broken(1))?, 1);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn run<Y>(&self, task: Y) -> RunResult<Y::Output>
     where
         Y: Yieldable,
@@ -220,8 +248,18 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                 // 1. Run every runnable task until each is finished or waiting.
                 while self.state.get_mut().nodes.take_root_queued() {
                     let _entered = context::enter(&self.state);
-                    if let Poll::Ready(output) = self.root.as_mut().poll(cx) {
-                        return Poll::Ready(Ok(output));
+                    let root = &mut self.root;
+                    match panic::catch_unwind(AssertUnwindSafe(|| root.as_mut().poll(cx))) {
+                        Ok(Poll::Ready(output)) => return Poll::Ready(Ok(output)),
+                        Ok(Poll::Pending) => {}
+                        Err(panic) => {
+                            // A task panicked: the run cannot go on, and its state is never
+                            // looked at again. Unwinding left the innermost asynq function
+                            // being polled in `task`; dropping the run drops the rest.
+                            let task = self.state.get_mut().task;
+                            let message = panic_message(&*panic);
+                            return Poll::Ready(Err(Error::TaskPanicked { task, message }));
+                        }
                     }
                 }
                 // 2. Nothing runnable: send every pending key, one call per source and chunk.

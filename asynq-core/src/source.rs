@@ -11,8 +11,10 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::FutureExt as _;
+use futures::future::Either;
 use smallvec::smallvec;
 
 use crate::context::{Nodes, Waiter, Waiters, with_ctx};
@@ -90,6 +92,45 @@ pub trait DataSource: Send + Sync + 'static {
     ///
     /// A round with more keys makes `ceil(keys / max)` calls. `Some(0)` is taken as 1.
     fn max_batch_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// How long one call of `fetch` may take; unlimited by default.
+    ///
+    /// A call still unanswered after this long is dropped, the source's future with it, and
+    /// every key it carried fails with [`Error::Source`] holding a [`FetchTimeout`]; the rest
+    /// of the run goes on. Set it for stores that can hang: it bounds a run under any
+    /// executor, since the timer runs on a helper thread of its own, not on a reactor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asynq_core::{asynq, DataSource, Error, FetchTimeout, Runtime};
+    ///
+    /// struct Hangs;
+    /// impl DataSource for Hangs {
+    ///     type Key = u32;
+    ///     type Value = u32;
+    ///     type Error = std::convert::Infallible;
+    ///     async fn fetch(&self, _keys: &[u32]) -> Result<Vec<(u32, u32)>, Self::Error> {
+    ///         std::future::pending().await // a store that never answers
+    ///     }
+    ///     fn fetch_timeout(&self) -> Option<Duration> {
+    ///         Some(Duration::from_millis(10))
+    ///     }
+    /// }
+    ///
+    /// #[asynq]
+    /// fn get(k: u32) -> Result<u32, Error> {
+    ///     Hangs::load(k).await
+    /// }
+    ///
+    /// let err = Runtime::new().with_source(Hangs).run(get(1)).unwrap_err();
+    /// let Error::Source { error, .. } = &err else { panic!("{err}") };
+    /// assert!(error.downcast_ref::<FetchTimeout>().is_some());
+    /// ```
+    fn fetch_timeout(&self) -> Option<Duration> {
         None
     }
 
@@ -324,9 +365,10 @@ pub(crate) struct CallDone {
     pub(crate) payload: Box<dyn Any + Send>,
 }
 
+/// What `fetch` answered or, when it gave no answer (it panicked or timed out), why not.
 type FetchResult<S> = Result<
     Result<Vec<(<S as DataSource>::Key, <S as DataSource>::Value)>, <S as DataSource>::Error>,
-    Box<dyn Any + Send>,
+    SourceError,
 >;
 
 struct Finished<S: DataSource> {
@@ -519,8 +561,23 @@ impl<S: DataSource> ErasedState for SourceState<S> {
             self.stats.keys += keys.len();
             let source = Arc::clone(&self.source);
             let index = self.index;
+            let timeout = self.source.fetch_timeout();
             calls.push(Box::pin(async move {
-                let result = AssertUnwindSafe(source.fetch(&keys)).catch_unwind().await;
+                // `fetch` is called inside `catch_unwind` too: one that panics before it
+                // returns its future fails its keys like one that panics while polled.
+                let fetch = AssertUnwindSafe(async { source.fetch(&keys).await })
+                    .catch_unwind()
+                    .map(|r| r.map_err(|panic| Arc::new(Panicked(panic_message(&*panic))) as _));
+                let result = match timeout {
+                    None => fetch.await,
+                    Some(limit) => {
+                        let timer = futures_timer::Delay::new(limit);
+                        match futures::future::select(std::pin::pin!(fetch), timer).await {
+                            Either::Left((result, _)) => result,
+                            Either::Right(_) => Err(Arc::new(FetchTimeout { limit }) as _),
+                        }
+                    }
+                };
                 let finished = Finished::<S> {
                     call,
                     keys,
@@ -575,10 +632,7 @@ impl<S: DataSource> ErasedState for SourceState<S> {
                 });
             }
             Ok(Err(error)) => self.fail_call(call, &slots, &keys, nodes, Arc::from(error.into())),
-            Err(panic) => {
-                let error: SourceError = Arc::new(Panicked(panic_message(&*panic)));
-                self.fail_call(call, &slots, &keys, nodes, error);
-            }
+            Err(error) => self.fail_call(call, &slots, &keys, nodes, error),
         }
     }
 
@@ -598,6 +652,32 @@ impl std::fmt::Display for Panicked {
 }
 
 impl std::error::Error for Panicked {}
+
+/// The error of keys whose call outlived its source's [`fetch_timeout`].
+///
+/// It is the `error` of their [`Error::Source`]; find it with `downcast_ref` to tell a timeout
+/// from the source's own failures (see [`DataSource::fetch_timeout`]).
+///
+/// [`fetch_timeout`]: DataSource::fetch_timeout
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchTimeout {
+    limit: Duration,
+}
+
+impl FetchTimeout {
+    /// The source's timeout that the call exceeded.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+}
+
+impl std::fmt::Display for FetchTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "fetch timed out after {:?}", self.limit)
+    }
+}
+
+impl std::error::Error for FetchTimeout {}
 
 pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
