@@ -50,7 +50,9 @@ mod validate;
 /// - Blocking on a run inside the body: `rt.run(..)`, `block_on(..)`, `rt.run_async(..)`,
 ///   `Runtime::run(..)`. The check is syntactic: a method of another type named `run` that
 ///   takes one argument is reported too (unless its result is awaited, as an asynq method's
-///   is); call such a method by its path, `Engine::run(&engine, x)`.
+///   is); call such a method by its path, `Engine::run(&engine, x)`. A run hidden in a
+///   helper function is not seen here; `Runtime::run` then fails at run time with
+///   `Error::NestedRun` (which is also how a test exercises that check on purpose).
 /// - A call of the function itself (`f(..)`, `Self::f(..)`, `self.f(..)`) without
 ///   `#[asynq(boxed)]` or `.boxed_local()`. Mutual recursion is left to rustc, which reports
 ///   "recursion in an async block requires boxing".

@@ -74,8 +74,12 @@ impl VisitMut for Misuse<'_> {
                 self.closures.pop();
                 return;
             }
-            Expr::Yield(_) => self.replace_yield(expr),
             _ => {}
+        }
+        // `yield x` is reported once, as a `yield`, then treated as the `x.await` it meant.
+        let from_yield = matches!(expr, Expr::Yield(_));
+        if from_yield {
+            self.replace_yield(expr);
         }
         let outer_blocking = self.in_blocking;
         if !self.in_blocking && self.check_blocking(expr, awaited) {
@@ -101,7 +105,7 @@ impl VisitMut for Misuse<'_> {
         self.in_blocking = outer_blocking;
         if let Expr::Await(_) = expr {
             if !self.closures.is_empty() {
-                self.report_closure_await(expr);
+                self.replace_closure_await(expr, !from_yield);
             }
             return;
         }
@@ -159,12 +163,19 @@ impl Misuse<'_> {
     ///
     /// The replacement has the type that the `.await` would have had, so that nothing else
     /// in the closure fails to type-check.
-    fn report_closure_await(&mut self, expr: &mut Expr) {
+    fn replace_closure_await(&mut self, expr: &mut Expr, report: bool) {
         let Expr::Await(awaited) = expr else { return };
         let base = &awaited.base;
         let mut tokens = awaited.dot_token.to_token_stream();
         awaited.await_token.to_tokens(&mut tokens);
         let params = self.closures.last().map_or("", String::as_str);
+        let krate = crate::rewrite::respan(self.krate.to_token_stream(), base.span());
+        let replacement =
+            syn::parse_quote_spanned!(base.span()=> #krate::__private::await_in_closure(#base));
+        if !report {
+            *expr = replacement;
+            return;
+        }
         self.errors.spanned(
             tokens,
             format!(
@@ -173,8 +184,7 @@ impl Misuse<'_> {
                 short(base)
             ),
         );
-        let krate = crate::rewrite::respan(self.krate.to_token_stream(), base.span());
-        *expr = syn::parse_quote_spanned!(base.span()=> #krate::__private::await_in_closure(#base));
+        *expr = replacement;
     }
 
     /// `rt.run(task)`, `block_on(task)`, `Runtime::run(&rt, task)` inside the body; returns
@@ -363,6 +373,16 @@ mod tests {
         assert!(body.contains("fib (n - 2) . boxed_local ()"), "{body}");
         assert_eq!(errors.matches("calls itself").count(), 1, "{errors}");
         assert!(!errors.contains("`.boxed()`"), "{errors}");
+    }
+
+    #[test]
+    fn yield_in_a_closure_is_one_mistake() {
+        let (body, errors) = check(quote! {
+            let b = xs.map(|x| yield g(x));
+        });
+        assert!(body.contains("await_in_closure (g (x))"), "{body}");
+        assert_eq!(errors.matches("compile_error").count(), 1, "{errors}");
+        assert!(errors.contains("`yield` cannot suspend"), "{errors}");
     }
 
     #[test]
