@@ -1,4 +1,9 @@
-//! Integration tests of asynq: see `tests/`. This library holds helpers shared by them.
+//! Integration tests of asynq: see `tests/`. This library holds helpers shared by them:
+//! [`faults`], a source wrapper that injects faults, and [`program`], random asynq programs
+//! with a reference interpreter for the property tests.
+
+pub mod faults;
+pub mod program;
 
 // The README's Rust examples compile and run as doctests of this crate.
 #[doc = include_str!("../../README.md")]
