@@ -66,9 +66,10 @@ mod validate;
 ///   `?`) where no operand mentions a name bound by an earlier one, no name is taken as
 ///   `&mut` by one operand and mentioned by another, and no operand contains another
 ///   (awaiting the same expression twice is a deliberate re-read);
-/// - a `for` loop whose body awaits, at its top level, an operand that mentions no name
-///   bound earlier in the body and no name assigned or taken as `&mut` in it; loops with
-///   `break` or `return` are skipped.
+/// - a `for` loop whose body awaits (first, outside nested closures and loops) an operand
+///   that mentions no name bound earlier in the body and no name assigned or taken as
+///   `&mut` in it, unless that statement folds the result into a variable (`acc +=
+///   X.await`); loops with `break` or `return` are skipped.
 ///
 /// The check is syntactic and has false positives: a dependency through a side effect the
 /// syntax does not show (a `&mut self` method, interior mutability), a deliberate order (an

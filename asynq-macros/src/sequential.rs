@@ -10,9 +10,12 @@
 //!   (any identifier token counts, even inside macros), no operand mentions a name that
 //!   another takes as `&mut`, and no operand contains another (awaiting `get(k)` and then
 //!   `(get(k), get(j))` re-reads `get(k)` on purpose). A run of two or more is reported once.
-//! - A `for` loop whose body, at its top level, awaits `X` (`let y = X.await;` or `X.await;`)
-//!   where `X` mentions no name bound by an earlier `let` of the body and no name assigned
-//!   (`=`, `+=`, ...) or taken as `&mut` anywhere in the body. Loops containing `break` or
+//! - A `for` loop whose body awaits `X` (the first await of its statements, as in
+//!   `let y = X.await;` or `ys.push(X.await);`, not inside a nested closure or loop) where
+//!   `X` mentions no name bound by an earlier `let` of the body and no name assigned
+//!   (`=`, `+=`, ...) or taken as `&mut` anywhere in the body, and the statement does not
+//!   fold the result into a variable (`acc += X.await;`, `h = mix(h, X.await);`: a fold is
+//!   often order-dependent, so it is left alone, though a plain sum could batch). Loops containing `break` or
 //!   `return` are skipped: stopping early is then part of the logic.
 //!
 //! # False positives
@@ -169,15 +172,18 @@ impl Finder {
         }
         let mut dependent = assigned(for_loop.body.to_token_stream());
         for stmt in body {
-            if let Some(found) = awaiting(stmt) {
-                if names(found.operand.to_token_stream()).is_disjoint(&dependent) {
+            if let Some(operand) = first_await(stmt) {
+                if !folds(stmt)
+                    && names(operand.to_token_stream()).is_disjoint(&dependent)
+                    && !mentions_await(operand.to_token_stream())
+                {
                     let message = format!(
                         "this loop awaits once per iteration, so each iteration waits for a round \
                          of its own; collect the tasks and await them together so they batch: \
                          `let results = {}.into_iter().map(|{}| {}).collect::<Vec<_>>().await`",
-                        short(&for_loop.expr),
+                        receiver(&for_loop.expr),
                         code(&for_loop.pat),
-                        short(found.operand),
+                        short(operand),
                     );
                     self.0.push(Finding {
                         span: first_span(stmt),
@@ -191,6 +197,44 @@ impl Finder {
             }
         }
     }
+}
+
+/// The loop's iterable as the receiver of `.into_iter()`: `xs`, `(0..n)`.
+fn receiver(iterable: &Expr) -> String {
+    match iterable {
+        Expr::Path(_)
+        | Expr::Call(_)
+        | Expr::MethodCall(_)
+        | Expr::Field(_)
+        | Expr::Index(_)
+        | Expr::Macro(_)
+        | Expr::Paren(_)
+        | Expr::Array(_)
+        | Expr::Tuple(_) => short(iterable),
+        _ => format!("({})", short(iterable)),
+    }
+}
+
+/// The operand of the first `.await` that a statement evaluates (`names.push(f(x).await)`
+/// awaits `f(x)`), outside closures, async blocks, nested items and nested loops.
+fn first_await(stmt: &Stmt) -> Option<&Expr> {
+    struct First<'ast>(Option<&'ast Expr>);
+    impl<'ast> Visit<'ast> for First<'ast> {
+        fn visit_expr_await(&mut self, awaited: &'ast syn::ExprAwait) {
+            // Recurse first: the innermost await runs first.
+            visit::visit_expr_await(self, awaited);
+            self.0.get_or_insert(&awaited.base);
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+        fn visit_expr_for_loop(&mut self, _: &'ast syn::ExprForLoop) {}
+        fn visit_expr_while(&mut self, _: &'ast syn::ExprWhile) {}
+        fn visit_expr_loop(&mut self, _: &'ast syn::ExprLoop) {}
+        fn visit_item(&mut self, _: &'ast Item) {}
+    }
+    let mut first = First(None);
+    first.visit_stmt(stmt);
+    first.0
 }
 
 /// Whether `next` can join `run`: it mentions none of the run's bindings, no name is taken
@@ -288,12 +332,7 @@ fn assigned(body: TokenStream) -> HashSet<String> {
             visit::visit_expr_assign(self, assign);
         }
         fn visit_expr_binary(&mut self, binary: &'ast syn::ExprBinary) {
-            if binary.op.to_token_stream().to_string().ends_with('=')
-                && !matches!(
-                    binary.op,
-                    syn::BinOp::Eq(_) | syn::BinOp::Ne(_) | syn::BinOp::Le(_) | syn::BinOp::Ge(_)
-                )
-            {
+            if is_compound_assign(&binary.op) {
                 self.0.extend(names(binary.left.to_token_stream()));
             }
             visit::visit_expr_binary(self, binary);
@@ -304,6 +343,33 @@ fn assigned(body: TokenStream) -> HashSet<String> {
         found.visit_block(&block);
     }
     found.0
+}
+
+/// `+=`, `-=`, `|=`, ...
+fn is_compound_assign(op: &syn::BinOp) -> bool {
+    use syn::BinOp::*;
+    matches!(
+        op,
+        AddAssign(_)
+            | SubAssign(_)
+            | MulAssign(_)
+            | DivAssign(_)
+            | RemAssign(_)
+            | BitXorAssign(_)
+            | BitAndAssign(_)
+            | BitOrAssign(_)
+            | ShlAssign(_)
+            | ShrAssign(_)
+    )
+}
+
+/// Whether a statement folds into a variable: `acc += X.await;`, `h = mix(h, X.await);`.
+fn folds(stmt: &Stmt) -> bool {
+    match stmt {
+        Stmt::Expr(Expr::Assign(_), _) => true,
+        Stmt::Expr(Expr::Binary(binary), _) => is_compound_assign(&binary.op),
+        _ => false,
+    }
 }
 
 /// Whether a loop body can leave the loop early: `break` or `return`, outside closures and
@@ -382,6 +448,21 @@ mod tests {
             "`let results = uids.into_iter().map(|uid| user_name(uid)).collect::<Vec<_>>().await`"
         ));
         assert!(messages(quote! { for x in xs { total += f(x, total).await; } }).is_empty());
+        let pushed = messages(quote! { for x in xs { ys.push(f(x).await); } });
+        assert_eq!(pushed.len(), 1);
+        assert!(
+            pushed[0].contains("xs.into_iter().map(|x| f(x))"),
+            "{pushed:?}"
+        );
+        assert!(messages(quote! { for x in xs { let c = || f(x).await; } }).is_empty());
+        // Folds are left alone; a range is parenthesized in the suggestion.
+        assert!(messages(quote! { for k in 0..n { sum += load(k).await; } }).is_empty());
+        assert!(messages(quote! { for c in cs { h = mix(h, eval(c).await?); } }).is_empty());
+        let ranged = messages(quote! { for k in 0..n { let v = load(k).await; vs.push(v); } });
+        assert!(
+            ranged[0].contains("`let results = (0..n).into_iter().map(|k| load(k))"),
+            "{ranged:?}"
+        );
         assert!(messages(quote! { for x in xs { let y = g(x); let z = f(y).await; } }).is_empty());
         assert!(messages(quote! { for x in xs { if f(x).await { break; } } }).is_empty());
         assert!(
