@@ -20,7 +20,7 @@ use std::sync::Arc;
 use asynq_core::{BoxFuture, DataSource, Error, FetchTimeout, Task, asynq};
 use proptest::prelude::*;
 
-use crate::faults::{Faulty, Injected, PANIC_MESSAGE};
+use crate::faults::{Faulty, Injected, LiveCounter, PANIC_MESSAGE};
 
 /// Keys of each store are `0..KEYS`.
 pub const KEYS: u32 = 24;
@@ -103,6 +103,8 @@ pub enum Fail {
     Panicked(u8, u32),
     /// `Error::Source` with a [`FetchTimeout`].
     TimedOut(u8, u32),
+    /// `Error::TaskPanicked`, with the asynq function it names.
+    TaskPanicked(String),
     /// Anything else: a bug.
     Other(String),
 }
@@ -115,6 +117,7 @@ impl Fail {
             Fail::Failed(s, k) => -2000 - i64::from(*s) * 100 - i64::from(*k),
             Fail::Panicked(s, k) => -3000 - i64::from(*s) * 100 - i64::from(*k),
             Fail::TimedOut(s, k) => -4000 - i64::from(*s) * 100 - i64::from(*k),
+            Fail::TaskPanicked(_) => -5000,
             Fail::Other(_) => -9999,
         }
     }
@@ -144,6 +147,7 @@ impl From<Error> for Fail {
                 Some((s, k)) if cause.to_string().contains(PANIC_MESSAGE) => Fail::Panicked(s, k),
                 _ => Fail::Other(error.to_string()),
             },
+            Error::TaskPanicked { task, .. } => Fail::TaskPanicked((*task).to_owned()),
             _ => Fail::Other(error.to_string()),
         }
     }
@@ -165,20 +169,38 @@ pub enum Node {
     Join(Vec<NodeId>),
     /// Await two children together as a tuple.
     Pair(NodeId, NodeId),
+    /// Await two children together as an array.
+    Array(NodeId, NodeId),
+    /// Await the children together as the values of a `BTreeMap` keyed by position.
+    Map(Vec<NodeId>),
+    /// Await `Some(child)` when the flag is set, else `None` (which gives 0 at once).
+    Maybe(NodeId, bool),
     /// Await the children one after the other, stopping at the first error (`?`).
     Seq(Vec<NodeId>),
     /// Evaluate the condition, then the first branch if its value is even, else the second.
     Branch(NodeId, NodeId, NodeId),
     /// The child's value, or its error turned into a value ([`Fail::code`]).
     Catch(NodeId),
+    /// Panic (with an injected message): the run ends with `Error::TaskPanicked`.
+    Panic,
 }
 
 /// A DAG of nodes whose last node is the root; children come before their parents.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Program {
     /// The nodes; node `i` only refers to nodes before it.
     pub nodes: Vec<Node>,
+    /// Counts the interpreter's tasks alive: each holds one guard while it exists.
+    pub live: LiveCounter,
 }
+
+impl PartialEq for Program {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes
+    }
+}
+
+impl Eq for Program {}
 
 /// The key a value names.
 pub fn key_of(value: i64) -> u32 {
@@ -196,10 +218,12 @@ fn combine(results: impl IntoIterator<Item = Result<i64, Fail>>) -> Result<i64, 
 impl Node {
     fn children(&self) -> Vec<NodeId> {
         match self {
-            Node::Const(_) | Node::Load(..) => Vec::new(),
+            Node::Const(_) | Node::Load(..) | Node::Panic => Vec::new(),
             Node::Chain(_, c) | Node::Catch(c) => vec![*c],
-            Node::Join(cs) | Node::Seq(cs) => cs.clone(),
-            Node::Pair(a, b) => vec![*a, *b],
+            Node::Join(cs) | Node::Seq(cs) | Node::Map(cs) => cs.clone(),
+            Node::Pair(a, b) | Node::Array(a, b) => vec![*a, *b],
+            Node::Maybe(c, true) => vec![*c],
+            Node::Maybe(_, false) => Vec::new(),
             Node::Branch(c, a, b) => vec![*c, *a, *b],
         }
     }
@@ -230,9 +254,13 @@ impl Program {
                 Node::Chain(s, a) => Node::Chain(s % 3, c(a)),
                 Node::Join(cs) => Node::Join(cs.into_iter().map(c).collect()),
                 Node::Pair(a, b) => Node::Pair(c(a), c(b)),
+                Node::Array(a, b) => Node::Array(c(a), c(b)),
+                Node::Map(cs) => Node::Map(cs.into_iter().map(c).collect()),
+                Node::Maybe(a, flag) => Node::Maybe(c(a), flag),
                 Node::Seq(cs) => Node::Seq(cs.into_iter().map(c).collect()),
                 Node::Branch(x, a, b) => Node::Branch(c(x), c(a), c(b)),
                 Node::Catch(a) => Node::Catch(c(a)),
+                Node::Panic => Node::Panic,
             };
             let size = 1 + node.children().iter().map(|&c| unfolded[c]).sum::<usize>();
             if size > MAX_UNFOLDED {
@@ -254,7 +282,10 @@ impl Program {
         if sinks.len() > 1 {
             nodes.push(Node::Join(sinks));
         }
-        Program { nodes }
+        Program {
+            nodes,
+            live: LiveCounter::new(),
+        }
     }
 
     /// The nodes the root reaches, in order (all of them, for built programs).
@@ -284,9 +315,14 @@ impl fmt::Debug for Node {
             Node::Chain(s, c) => write!(f, "load {}[key(n{c})]", SOURCE_NAMES[usize::from(*s)]),
             Node::Join(cs) => write!(f, "join vec![{}].await", list(cs)),
             Node::Pair(a, b) => write!(f, "join (n{a}, n{b}).await"),
+            Node::Array(a, b) => write!(f, "join [n{a}, n{b}].await"),
+            Node::Map(cs) => write!(f, "join BTreeMap {{ {} }}.await", list(cs)),
+            Node::Maybe(c, true) => write!(f, "Some(n{c}).await"),
+            Node::Maybe(_, false) => write!(f, "None.await (0)"),
             Node::Seq(cs) => write!(f, "seq [{}] (each .await?)", list(cs)),
             Node::Branch(c, a, b) => write!(f, "if n{c} is even {{ n{a} }} else {{ n{b} }}"),
             Node::Catch(c) => write!(f, "catch n{c}"),
+            Node::Panic => write!(f, "panic!()"),
         }
     }
 }
@@ -312,6 +348,9 @@ pub fn node_spec() -> impl Strategy<Value = Node> {
         5 => (0u8..3, id()).prop_map(|(s, c)| Node::Chain(s, c)),
         3 => prop::collection::vec(id(), 0..5).prop_map(Node::Join),
         2 => (id(), id()).prop_map(|(a, b)| Node::Pair(a, b)),
+        1 => (id(), id()).prop_map(|(a, b)| Node::Array(a, b)),
+        1 => prop::collection::vec(id(), 0..4).prop_map(Node::Map),
+        1 => (id(), any::<bool>()).prop_map(|(c, flag)| Node::Maybe(c, flag)),
         2 => prop::collection::vec(id(), 0..4).prop_map(Node::Seq),
         2 => (id(), id(), id()).prop_map(|(c, a, b)| Node::Branch(c, a, b)),
         1 => id().prop_map(Node::Catch),
@@ -321,6 +360,35 @@ pub fn node_spec() -> impl Strategy<Value = Node> {
 /// Generated programs of 1 to `max_nodes` nodes.
 pub fn program(max_nodes: usize) -> impl Strategy<Value = Program> {
     prop::collection::vec(node_spec(), 1..=max_nodes).prop_map(Program::build)
+}
+
+/// Generated programs of 1 to `max_nodes` nodes, some of which panic.
+pub fn program_with_panics(max_nodes: usize) -> impl Strategy<Value = Program> {
+    let spec = prop_oneof![12 => node_spec(), 1 => Just(Node::Panic)];
+    prop::collection::vec(spec, 1..=max_nodes).prop_map(Program::build)
+}
+
+impl Program {
+    /// The same program with every `Panic` node made the constant 0.
+    pub fn without_panics(&self) -> Program {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| match n {
+                Node::Panic => Node::Const(0),
+                other => other.clone(),
+            })
+            .collect();
+        Program {
+            nodes,
+            live: LiveCounter::new(),
+        }
+    }
+}
+
+/// The name `Error::TaskPanicked` gives to a panic of the interpreter.
+pub fn eval_name() -> String {
+    format!("{}::eval", module_path!())
 }
 
 /// Generated maximum batch sizes of the three stores (`None`: unlimited).
@@ -336,6 +404,7 @@ pub fn batch_sizes() -> impl Strategy<Value = [Option<usize>; 3]> {
 /// Evaluate node `id` of `program` as an asynq task.
 #[asynq]
 pub fn eval(program: Arc<Program>, id: NodeId) -> Result<i64, Fail> {
+    let _live = program.live.guard();
     match program.nodes[id].clone() {
         Node::Const(v) => Ok(v),
         Node::Load(src, key) => load(src, key).await,
@@ -358,6 +427,25 @@ pub fn eval(program: Arc<Program>, id: NodeId) -> Result<i64, Fail> {
                 .await;
             combine([x, y])
         }
+        Node::Array(a, b) => {
+            let tasks = [
+                eval_boxed(Arc::clone(&program), a),
+                eval_boxed(Arc::clone(&program), b),
+            ];
+            combine(tasks.await)
+        }
+        Node::Map(children) => {
+            let tasks: BTreeMap<usize, _> = children
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| (i, eval_boxed(Arc::clone(&program), c)))
+                .collect();
+            combine(tasks.await.into_values())
+        }
+        Node::Maybe(child, flag) => {
+            let task = flag.then(|| eval_boxed(Arc::clone(&program), child));
+            task.await.unwrap_or(Ok(0))
+        }
         Node::Seq(children) => {
             let mut h = 17;
             for c in children {
@@ -373,6 +461,7 @@ pub fn eval(program: Arc<Program>, id: NodeId) -> Result<i64, Fail> {
         Node::Catch(child) => Ok(eval_boxed(program, child)
             .await
             .unwrap_or_else(|e| e.code())),
+        Node::Panic => panic!("{PANIC_MESSAGE} in node n{id}"),
     }
 }
 
@@ -407,7 +496,7 @@ pub fn root_task(program: &Arc<Program>) -> Task<BoxFuture<'static, Result<i64, 
 // ---------------------------------------------------------------------------------------------
 // The reference.
 
-/// What a run of a program must give and do.
+/// What a run of a program must give and do (for a run that panics: only its result).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expected {
     /// The root's result.
@@ -451,8 +540,17 @@ pub fn reference(program: &Program, outcome: &dyn Fn(u8, u32) -> Result<i64, Fai
             outcome,
             first: &first,
             requests: HashMap::new(),
+            panicked: false,
         };
         let (result, rounds) = sim.eval(program.root(), 0);
+        if sim.panicked {
+            // The run ends at the panic; only its result is predicted.
+            return Expected {
+                result: Err(Fail::TaskPanicked(eval_name())),
+                rounds,
+                sends: BTreeMap::new(),
+            };
+        }
         let requests = sim.requests;
         let next: HashMap<(u8, u32), usize> = requests
             .iter()
@@ -488,6 +586,8 @@ struct Sim<'a> {
     first: &'a HashMap<(u8, u32), usize>,
     /// Request times of this iteration.
     requests: HashMap<(u8, u32), BTreeSet<usize>>,
+    /// A `Panic` node was reached.
+    panicked: bool,
 }
 
 impl Sim<'_> {
@@ -500,8 +600,10 @@ impl Sim<'_> {
                 (Ok(v), t) => self.load(src, key_of(v), t),
                 err => err,
             },
-            Node::Join(children) => self.all(&children, t),
-            Node::Pair(a, b) => self.all(&[a, b], t),
+            Node::Join(children) | Node::Map(children) => self.all(&children, t),
+            Node::Pair(a, b) | Node::Array(a, b) => self.all(&[a, b], t),
+            Node::Maybe(child, true) => self.eval(child, t),
+            Node::Maybe(_, false) => (Ok(0), t),
             Node::Seq(children) => {
                 let (mut h, mut t) = (17, t);
                 for c in children {
@@ -519,6 +621,11 @@ impl Sim<'_> {
             Node::Catch(child) => {
                 let (r, t) = self.eval(child, t);
                 (Ok(r.unwrap_or_else(|e| e.code())), t)
+            }
+            Node::Panic => {
+                // Nothing after a panic matters: the run ends.
+                self.panicked = true;
+                (Err(Fail::TaskPanicked(eval_name())), t)
             }
         }
     }

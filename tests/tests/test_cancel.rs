@@ -9,8 +9,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use asynq_core::{DataSource, Error, Runtime, asynq};
 use asynq_tests::faults::{Fault, Faulty, Live, LiveCounter};
+use asynq_tests::program::{self, SrcA, SrcB, SrcC, healthy, reference, root_task};
+use proptest::prelude::*;
 
 struct Kv;
 
@@ -190,4 +194,46 @@ fn runtime_with_hang() -> Runtime {
     let rt = runtime();
     b(&rt).inject(Fault::Hang(vec![2]));
     rt
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 500,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// A random program, its calls slow, dropped after any number of polls: nothing of the
+    /// run stays alive, and the same runtime then runs the program correctly.
+    #[test]
+    fn a_run_dropped_after_any_poll_leaves_nothing_alive(
+        program in program::program(12),
+        max_batch in program::batch_sizes(),
+        slow in [0usize..3, 0usize..3, 0usize..3],
+        polls in 0usize..30,
+    ) {
+        let program = Arc::new(program);
+        let rt = program::runtime(max_batch);
+        rt.source::<SrcA>().unwrap().inject(Fault::Slow(slow[0]));
+        rt.source::<SrcB>().unwrap().inject(Fault::Slow(slow[1]));
+        rt.source::<SrcC>().unwrap().inject(Fault::Slow(slow[2]));
+        let live_fetches = |rt: &Runtime| {
+            rt.source::<SrcA>().unwrap().live_fetches()
+                + rt.source::<SrcB>().unwrap().live_fetches()
+                + rt.source::<SrcC>().unwrap().live_fetches()
+        };
+        let mut run = rt.run_async(root_task(&program));
+        for _ in 0..polls {
+            if poll_once(&mut run).is_ready() {
+                break;
+            }
+        }
+        drop(run);
+        prop_assert_eq!(program.live.live(), 0, "tasks alive after the drop");
+        prop_assert_eq!(live_fetches(&rt), 0, "fetch futures alive after the drop");
+        let expected = reference(&program, &healthy);
+        prop_assert_eq!(rt.run(root_task(&program)), expected.result);
+        prop_assert_eq!(rt.last_stats().rounds, expected.rounds);
+        prop_assert_eq!(program.live.live(), 0);
+    }
 }

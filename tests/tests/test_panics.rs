@@ -2,8 +2,12 @@
 //! (see `Runtime::run`); every task of the run is dropped, other runs are untouched, and the
 //! runtime stays usable.
 
+use std::sync::Arc;
+
 use asynq_core::{DataSource, Error, Runtime, asynq};
 use asynq_tests::faults::{Injected, Live, LiveCounter, PANIC_MESSAGE, quiet_injected_panics};
+use asynq_tests::program::{self, Fail, SrcA, SrcB, SrcC, healthy, reference, root_task};
+use proptest::prelude::*;
 
 struct Kv;
 
@@ -177,4 +181,41 @@ fn panics_in_spawned_runs_come_back_as_errors() {
         }
     });
     assert_eq!(counter.live(), 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 500,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Random programs some of whose nodes panic: the run ends with `TaskPanicked` exactly
+    /// when the sequential reference reaches a panicking node, nothing of the run stays
+    /// alive, and the runtime then runs the program without its panics correctly.
+    #[test]
+    fn a_panic_anywhere_ends_the_run_cleanly(
+        program in program::program_with_panics(12),
+        max_batch in program::batch_sizes(),
+    ) {
+        quiet_injected_panics();
+        let program = Arc::new(program);
+        let rt = program::runtime(max_batch);
+        let expected = reference(&program, &healthy);
+        let result = rt.run(root_task(&program));
+        prop_assert_eq!(&result, &expected.result);
+        if matches!(result, Err(Fail::TaskPanicked(_))) {
+            prop_assert_eq!(program.live.live(), 0, "tasks alive after the panic");
+            let fetches = rt.source::<SrcA>().unwrap().live_fetches()
+                + rt.source::<SrcB>().unwrap().live_fetches()
+                + rt.source::<SrcC>().unwrap().live_fetches();
+            prop_assert_eq!(fetches, 0);
+        } else {
+            prop_assert_eq!(rt.last_stats().rounds, expected.rounds);
+        }
+        let healed = Arc::new(program.without_panics());
+        let expected = reference(&healed, &healthy);
+        prop_assert_eq!(rt.run(root_task(&healed)), expected.result);
+        prop_assert_eq!(rt.last_stats().rounds, expected.rounds);
+    }
 }
