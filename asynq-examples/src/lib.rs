@@ -19,5 +19,6 @@ pub mod kv;
 pub mod local_memcached;
 pub mod memcached;
 pub mod memory;
+mod offload;
 pub mod profile;
 pub mod sqlite;

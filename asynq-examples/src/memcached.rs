@@ -8,6 +8,9 @@
 //! Keys that memcached would reject (empty, longer than 250 bytes, holding a space or a
 //! control character) fail before any I/O.
 //!
+//! Used as a source, each call runs on a thread of its own (the client blocks), so that calls
+//! to different sources of one round overlap and an async executor is never blocked.
+//!
 //! Two sources sit on it:
 //! - [`Memcached`] itself, with `Value = Result<Option<String>, McError>`: every key gets
 //!   its own outcome, `Ok(None)` for a miss and `Err` for an invalid key or a failed server,
@@ -25,14 +28,15 @@ use std::convert::Infallible;
 use std::fmt;
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs as _};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asynq_core::DataSource;
 
 use crate::feed::{Params, fnv1a64};
 use crate::kv::KvStore;
+use crate::offload::offload;
 
 /// The longest key memcached accepts, in bytes.
 pub const MAX_KEY_LEN: usize = 250;
@@ -152,10 +156,16 @@ impl Server {
 /// ```
 #[derive(Debug)]
 pub struct Memcached {
-    servers: Vec<Server>,
+    shared: Arc<Shared>,
     connect_timeout: Duration,
     io_timeout: Duration,
     latency: Option<Duration>,
+}
+
+/// What the clones that run calls on their own threads share: servers, pools, counters.
+#[derive(Debug)]
+struct Shared {
+    servers: Vec<Server>,
     calls: AtomicUsize,
     keys: AtomicUsize,
 }
@@ -195,13 +205,23 @@ impl Memcached {
             });
         }
         Ok(Memcached {
-            servers,
+            shared: Arc::new(Shared {
+                servers,
+                calls: AtomicUsize::new(0),
+                keys: AtomicUsize::new(0),
+            }),
             connect_timeout: Duration::from_secs(1),
             io_timeout: Duration::from_secs(2),
             latency: None,
-            calls: AtomicUsize::new(0),
-            keys: AtomicUsize::new(0),
         })
+    }
+
+    /// The same client (servers, connections, counters), to move to a thread of a call.
+    fn share(&self) -> Memcached {
+        Memcached {
+            shared: Arc::clone(&self.shared),
+            ..*self
+        }
     }
 
     /// The same client with other timeouts: to connect, and for each read or write.
@@ -220,40 +240,40 @@ impl Memcached {
 
     /// The servers, as configured.
     pub fn servers(&self) -> impl Iterator<Item = &str> {
-        self.servers.iter().map(|s| s.name.as_str())
+        self.shared.servers.iter().map(|s| s.name.as_str())
     }
 
     /// The index of the server holding `key`: FNV-1a of the key modulo the server count.
     pub fn server_index(&self, key: &str) -> usize {
-        (fnv1a64(key.as_bytes()) % self.servers.len() as u64) as usize
+        (fnv1a64(key.as_bytes()) % self.shared.servers.len() as u64) as usize
     }
 
     /// The server holding `key`, as configured.
     pub fn server_of(&self, key: &str) -> &str {
-        &self.servers[self.server_index(key)].name
+        &self.shared.servers[self.server_index(key)].name
     }
 
     /// Per-server multi-gets so far (round trips).
     pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::Relaxed)
+        self.shared.calls.load(Ordering::Relaxed)
     }
 
     /// Keys sent so far, over all multi-gets.
     pub fn keys(&self) -> usize {
-        self.keys.load(Ordering::Relaxed)
+        self.shared.keys.load(Ordering::Relaxed)
     }
 
     /// Start counting from zero again.
     pub fn reset_counters(&self) {
-        self.calls.store(0, Ordering::Relaxed);
-        self.keys.store(0, Ordering::Relaxed);
+        self.shared.calls.store(0, Ordering::Relaxed);
+        self.shared.keys.store(0, Ordering::Relaxed);
     }
 
     /// Each key's outcome, in the order of `keys`: one `get` per server holding some of the
     /// (valid) keys, all servers at once.
     pub fn get_multi(&self, keys: &[String]) -> Vec<Lookup> {
         let mut out: Vec<Lookup> = vec![Ok(None); keys.len()];
-        let mut shards: Vec<Vec<usize>> = vec![Vec::new(); self.servers.len()];
+        let mut shards: Vec<Vec<usize>> = vec![Vec::new(); self.shared.servers.len()];
         for (i, key) in keys.iter().enumerate() {
             match validate_key(key) {
                 Ok(()) => shards[self.server_index(key)].push(i),
@@ -306,17 +326,17 @@ impl Memcached {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut shards: Vec<Vec<u8>> = vec![Vec::new(); self.servers.len()];
-        let mut counts = vec![0usize; self.servers.len()];
+        let mut shards: Vec<Vec<(K, V)>> = self.shared.servers.iter().map(|_| Vec::new()).collect();
         for (key, value) in pairs {
-            let (key, value) = (key.as_ref(), value.as_ref());
-            validate_key(key)?;
-            let server = self.server_index(key);
-            push_set(&mut shards[server], key, value);
-            counts[server] += 1;
+            validate_key(key.as_ref())?;
+            shards[self.server_index(key.as_ref())].push((key, value));
         }
-        for (server, (requests, count)) in shards.iter().zip(counts).enumerate() {
-            self.set_on(server, requests, count)?;
+        for (server, pairs) in shards.iter().enumerate() {
+            let pairs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_ref()))
+                .collect();
+            self.set_on(server, &pairs)?;
         }
         Ok(())
     }
@@ -328,8 +348,8 @@ impl Memcached {
         keys: &[String],
         idx: &[usize],
     ) -> Result<Vec<(String, String)>, McError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.keys.fetch_add(idx.len(), Ordering::Relaxed);
+        self.shared.calls.fetch_add(1, Ordering::Relaxed);
+        self.shared.keys.fetch_add(idx.len(), Ordering::Relaxed);
         if let Some(latency) = self.latency {
             std::thread::sleep(latency);
         }
@@ -347,31 +367,31 @@ impl Memcached {
         })
     }
 
-    /// Send `count` pipelined `set`s, reading their replies every [`SET_CHUNK`].
-    fn set_on(&self, server: usize, requests: &[u8], count: usize) -> Result<(), McError> {
-        if count == 0 {
+    /// Store `pairs` on one server: pipelined `set`s, their replies read every
+    /// [`SET_CHUNK`] so that the server never waits on a full socket while we still write.
+    fn set_on(&self, server: usize, pairs: &[(&str, &str)]) -> Result<(), McError> {
+        if pairs.is_empty() {
             return Ok(());
         }
         self.exchange(server, |conn| {
-            // Split the pipelined requests at request boundaries, SET_CHUNK at a time, so the
-            // server's replies never fill the socket while we still write.
-            let mut rest = requests;
-            let mut left = count;
-            while left > 0 {
-                let n = left.min(SET_CHUNK);
-                let len = set_requests_len(rest, n)?;
-                conn.get_mut().write_all(&rest[..len])?;
-                for _ in 0..n {
+            for chunk in pairs.chunks(SET_CHUNK) {
+                let mut requests = Vec::new();
+                for (key, value) in chunk {
+                    requests
+                        .extend_from_slice(format!("set {key} 0 0 {}\r\n", value.len()).as_bytes());
+                    requests.extend_from_slice(value.as_bytes());
+                    requests.extend_from_slice(b"\r\n");
+                }
+                conn.get_mut().write_all(&requests)?;
+                for _ in chunk {
                     let line = read_line(conn)?;
                     if line != b"STORED\r\n" {
                         return Err(protocol(format!(
                             "set answered {:?}",
-                            String::from_utf8_lossy(&line)
+                            String::from_utf8_lossy(&line).trim_end()
                         )));
                     }
                 }
-                rest = &rest[len..];
-                left -= n;
             }
             Ok(())
         })
@@ -384,7 +404,7 @@ impl Memcached {
         server: usize,
         mut talk: impl FnMut(&mut BufReader<TcpStream>) -> io::Result<T>,
     ) -> Result<T, McError> {
-        let server = &self.servers[server];
+        let server = &self.shared.servers[server];
         let pooled = server.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         if let Some(mut conn) = pooled {
             match talk(&mut conn) {
@@ -444,32 +464,6 @@ fn protocol(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
-fn push_set(buf: &mut Vec<u8>, key: &str, value: &str) {
-    buf.extend_from_slice(format!("set {key} 0 0 {}\r\n", value.len()).as_bytes());
-    buf.extend_from_slice(value.as_bytes());
-    buf.extend_from_slice(b"\r\n");
-}
-
-/// The length of the first `n` `set` requests in `buf` (each a header line, then its data).
-fn set_requests_len(buf: &[u8], n: usize) -> io::Result<usize> {
-    let mut at = 0;
-    for _ in 0..n {
-        let header_end = buf[at..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| protocol("truncated set request".into()))?;
-        let header = std::str::from_utf8(&buf[at..at + header_end])
-            .map_err(|_| protocol("non-UTF-8 set header".into()))?;
-        let bytes: usize = header
-            .rsplit(' ')
-            .next()
-            .and_then(|b| b.parse().ok())
-            .ok_or_else(|| protocol("bad set header".into()))?;
-        at += header_end + 2 + bytes + 2;
-    }
-    Ok(at)
-}
-
 /// One line of the server's answer, `\r\n` included; an error if the connection closed.
 fn read_line(conn: &mut BufReader<TcpStream>) -> io::Result<Vec<u8>> {
     let mut line = Vec::new();
@@ -520,7 +514,12 @@ impl DataSource for Memcached {
     type Error = Infallible;
 
     async fn fetch(&self, keys: &[String]) -> Result<Vec<(String, Lookup)>, Infallible> {
-        Ok(keys.iter().cloned().zip(self.get_multi(keys)).collect())
+        let (mc, keys) = (self.share(), keys.to_vec());
+        Ok(offload(move || {
+            let lookups = mc.get_multi(&keys);
+            keys.into_iter().zip(lookups).collect()
+        })
+        .await)
     }
 
     fn name(&self) -> &str {
@@ -564,10 +563,10 @@ impl MemcachedKv {
             "FEED-1 Q={} A={} servers={}",
             p.questions,
             p.answers,
-            mc.servers.len()
+            mc.shared.servers.len()
         );
         let mut missing = Vec::new();
-        for server in 0..mc.servers.len() {
+        for server in 0..mc.shared.servers.len() {
             let held = mc.exchange(server, |conn| {
                 conn.get_mut()
                     .write_all(format!("get {FEED_TAG_KEY}\r\n").as_bytes())?;
@@ -580,18 +579,21 @@ impl MemcachedKv {
         if missing.is_empty() {
             return Ok(0);
         }
-        let mut shards: Vec<(Vec<u8>, usize)> = vec![(Vec::new(), 0); mc.servers.len()];
+        let mut shards: Vec<Vec<(String, String)>> =
+            mc.shared.servers.iter().map(|_| Vec::new()).collect();
         for (key, value) in crate::feed::dataset(p) {
             let server = mc.server_index(&key);
             if missing.contains(&server) {
-                push_set(&mut shards[server].0, &key, &value);
-                shards[server].1 += 1;
+                shards[server].push((key, value));
             }
         }
         for &server in &missing {
-            let (requests, count) = &mut shards[server];
-            push_set(requests, FEED_TAG_KEY, &tag);
-            mc.set_on(server, requests, *count + 1)?;
+            let mut pairs: Vec<(&str, &str)> = shards[server]
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            pairs.push((FEED_TAG_KEY, &tag)); // last: only a complete load is recorded
+            mc.set_on(server, &pairs)?;
         }
         Ok(missing.len())
     }
@@ -636,7 +638,11 @@ impl DataSource for MemcachedKv {
     type Error = McError;
 
     async fn fetch(&self, keys: &[String]) -> Result<Vec<(String, String)>, McError> {
-        self.get_strict(keys)
+        let kv = MemcachedKv {
+            client: self.client.share(),
+        };
+        let keys = keys.to_vec();
+        offload(move || kv.get_strict(&keys)).await
     }
 
     fn name(&self) -> &str {

@@ -15,6 +15,9 @@
 //! ([`Connection::prepare_cached`]): the list of placeholders is padded with `NULL`s to the
 //! next power of two, so a source needs at most 16 distinct statements whatever its batch
 //! sizes, and `key IN (..., NULL)` matches nothing more.
+//!
+//! Queries block, so each call of a source runs on a thread of its own: the calls of a round
+//! to different sources are in flight together, and an async executor is never blocked.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,6 +34,7 @@ use rusqlite::types::{FromSql, Null, ToSql};
 use rusqlite::{Connection, OptionalExtension as _};
 
 use crate::kv::KvStore;
+use crate::offload::offload;
 
 /// The SQLite bindings these sources are built on, for implementing [`Table::read`].
 pub use rusqlite;
@@ -335,14 +339,21 @@ impl<T: Table> DataSource for Sqlite<T> {
     type Error = rusqlite::Error;
 
     async fn fetch(&self, keys: &[T::Key]) -> Result<Vec<(T::Key, Option<T::Row>)>, Self::Error> {
-        let mut rows: HashMap<T::Key, T::Row> = HashMap::with_capacity(keys.len());
-        for (key, row) in self.db.query::<T>(keys)? {
-            rows.entry(key).or_insert(row);
-        }
-        Ok(keys
-            .iter()
-            .map(|key| (key.clone(), rows.remove(key)))
-            .collect())
+        let (db, keys) = (self.db.clone(), keys.to_vec());
+        offload(move || {
+            let mut rows: HashMap<T::Key, T::Row> = HashMap::with_capacity(keys.len());
+            for (key, row) in db.query::<T>(&keys)? {
+                rows.entry(key).or_insert(row);
+            }
+            Ok(keys
+                .into_iter()
+                .map(|key| {
+                    let row = rows.remove(&key);
+                    (key, row)
+                })
+                .collect())
+        })
+        .await
     }
 
     fn name(&self) -> &str {
@@ -388,14 +399,21 @@ impl<T: Table> DataSource for SqliteGroups<T> {
     type Error = rusqlite::Error;
 
     async fn fetch(&self, keys: &[T::Key]) -> Result<Vec<(T::Key, Vec<T::Row>)>, Self::Error> {
-        let mut groups: HashMap<T::Key, Vec<T::Row>> = HashMap::with_capacity(keys.len());
-        for (key, row) in self.db.query::<T>(keys)? {
-            groups.entry(key).or_default().push(row);
-        }
-        Ok(keys
-            .iter()
-            .map(|key| (key.clone(), groups.remove(key).unwrap_or_default()))
-            .collect())
+        let (db, keys) = (self.db.clone(), keys.to_vec());
+        offload(move || {
+            let mut groups: HashMap<T::Key, Vec<T::Row>> = HashMap::with_capacity(keys.len());
+            for (key, row) in db.query::<T>(&keys)? {
+                groups.entry(key).or_default().push(row);
+            }
+            Ok(keys
+                .into_iter()
+                .map(|key| {
+                    let rows = groups.remove(&key).unwrap_or_default();
+                    (key, rows)
+                })
+                .collect())
+        })
+        .await
     }
 
     fn name(&self) -> &str {
@@ -563,7 +581,8 @@ impl DataSource for SqliteKv {
     type Error = rusqlite::Error;
 
     async fn fetch(&self, keys: &[String]) -> Result<Vec<(String, String)>, rusqlite::Error> {
-        self.db.query::<Kv>(keys)
+        let (db, keys) = (self.db.clone(), keys.to_vec());
+        offload(move || db.query::<Kv>(&keys)).await
     }
 
     fn name(&self) -> &str {
