@@ -56,7 +56,7 @@ impl LocalMemcached {
         let binary = binary().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
-                "the memcached binary is not installed (apt-get install memcached)",
+                "the memcached binary is not installed; `apt-get install memcached` provides it",
             )
         })?;
         let mut last = None;
@@ -142,18 +142,19 @@ impl Drop for LocalMemcached {
 /// # Panics
 ///
 /// When the servers cannot be started and [`REQUIRE_ENV`] is set.
+#[track_caller]
 pub fn start_or_skip(n: usize, test: &str) -> Option<Vec<LocalMemcached>> {
     match (0..n).map(|_| LocalMemcached::start()).collect() {
         Ok(servers) => Some(servers),
         Err(e) if std::env::var_os(REQUIRE_ENV).is_some() => {
-            panic!("{test}: cannot start memcached ({e}) and {REQUIRE_ENV} is set")
+            panic!("{test}: cannot start memcached, and {REQUIRE_ENV} is set: {e}")
         }
         Err(e) => {
             // Straight to stderr: the test harness captures only `eprintln!`.
             let _ = writeln!(
                 io::stderr().lock(),
-                "notice: {test} skipped: cannot start memcached ({e}); \
-                 set {REQUIRE_ENV}=1 to make this a failure"
+                "notice: {test} skipped: cannot start memcached: {e} \
+                 (set {REQUIRE_ENV}=1 to make this a failure)"
             );
             None
         }

@@ -188,7 +188,7 @@ const TOPICS: [&str; 6] = [
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn populate(db: &Db, users: i64) -> rusqlite::Result<bool> {
-    let tag = format!("profile users={users}");
+    let tag = format!("profile-2 users={users}");
     db.with_conn(|c| {
         c.execute_batch(SCHEMA)?;
         let held: Option<String> = c
@@ -231,7 +231,7 @@ pub fn populate(db: &Db, users: i64) -> rusqlite::Result<bool> {
             }
             let mut answer = tx.prepare("INSERT INTO answers VALUES (?1, ?2, ?3, ?4, ?5)")?;
             for a in 0..5 * n {
-                let (q, author) = ((a * 17) % questions, (a * 31 + 7) % n);
+                let (q, author) = ((a * 17 + a / n * 7) % questions, (a * 31 + 7) % n);
                 answer.execute((a, q, author, format!("Answer {a}: start small."), a))?;
             }
         }

@@ -24,7 +24,7 @@ use clap::{Parser, ValueEnum};
 /// Render one page of a Q&A site (FEED-1) as nested asynq functions over a key-value store,
 /// and print the round trips it took.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Args {
     /// Questions on the page (Q).
     #[arg(long, short = 'q', default_value_t = 1000)]

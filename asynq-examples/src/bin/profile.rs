@@ -1,9 +1,9 @@
 //! Render user profiles, the seed talk's `render_profile(uid)`, from an SQLite database.
 //!
-//! `cargo run --release -p asynq-examples --bin profile -- 4 7` prints each profile's HTML
-//! and the run's statistics: 3 rounds and 5 queries, however many profiles are rendered
-//! together. The database (users, follows, questions, answers) is made on first use in a file
-//! under the target directory, or at `--db PATH`.
+//! `cargo run --release -p asynq-examples --bin profile -- 4 7` prints each profile's HTML,
+//! the run's statistics, and a last line `rounds=3 queries=5`: 3 rounds and 5 queries
+//! however many profiles are rendered together. The database (users, follows, questions,
+//! answers) is made on first use in a file under the target directory, or at `--db PATH`.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use clap::Parser;
 
 /// Render user profiles as nested asynq functions over SQLite, and print the run's stats.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Args {
     /// The users whose profiles to render, together.
     #[arg(default_values_t = [4])]
@@ -60,7 +60,8 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     for page in pages {
         println!("{page}");
     }
-    println!("{}", rt.last_stats());
-    println!("queries={}", db.calls());
+    let stats = rt.last_stats();
+    println!("{stats}");
+    println!("rounds={} queries={}", stats.rounds, db.calls());
     Ok(())
 }
