@@ -554,25 +554,32 @@ impl MemcachedKv {
         &self.client
     }
 
-    /// Store the FEED-1 data set for `p` on every server that does not hold it yet (each
-    /// server records the size it holds under its own tag key). Returns how many servers were
-    /// loaded. The reads and writes are not counted as round trips.
+    /// Store the FEED-1 data set for `p` on every server that does not hold its share of it
+    /// yet. Each server records the share it holds (the size, and its place in this list of
+    /// servers, which decides its keys) under its own tag key. Returns how many servers were
+    /// loaded. These reads and writes are not counted as round trips.
     pub fn load_feed(&self, p: Params) -> Result<usize, McError> {
         let mc = &self.client;
-        let tag = format!(
-            "FEED-1 Q={} A={} servers={}",
-            p.questions,
-            p.answers,
-            mc.shared.servers.len()
-        );
+        let n = mc.shared.servers.len();
+        let tags: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    "FEED-1 Q={} A={} shard {} of {}",
+                    p.questions,
+                    p.answers,
+                    i + 1,
+                    mc.servers().collect::<Vec<_>>().join(",")
+                )
+            })
+            .collect();
         let mut missing = Vec::new();
-        for server in 0..mc.shared.servers.len() {
+        for (server, tag) in tags.iter().enumerate() {
             let held = mc.exchange(server, |conn| {
                 conn.get_mut()
                     .write_all(format!("get {FEED_TAG_KEY}\r\n").as_bytes())?;
                 read_values(conn)
             })?;
-            if held.first().map(|(_, v)| v.as_str()) != Some(tag.as_str()) {
+            if held.first().map(|(_, v)| v) != Some(tag) {
                 missing.push(server);
             }
         }
@@ -592,7 +599,7 @@ impl MemcachedKv {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            pairs.push((FEED_TAG_KEY, &tag)); // last: only a complete load is recorded
+            pairs.push((FEED_TAG_KEY, &tags[server])); // last: only a complete load counts
             mc.set_on(server, &pairs)?;
         }
         Ok(missing.len())

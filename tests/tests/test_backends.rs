@@ -132,6 +132,15 @@ fn memcached_over_two_servers_renders_the_same_page() {
         assert_eq!(single.load_feed(p).unwrap(), 1);
         assert_eq!(batched(single, p), (len, fnv, 3, keys, 3));
     }
+    // The same servers in the other order shard the keys differently: both are loaded anew.
+    let p = Params {
+        questions: 100,
+        answers: 10,
+    };
+    let swapped = MemcachedKv::new(Memcached::new([addrs[1], addrs[0]]).unwrap());
+    assert_eq!(swapped.load_feed(p).unwrap(), 2);
+    assert_eq!(batched(swapped, p), (39740, 0x56dc3f446f2c5f61, 6, 3400, 3));
+
     // The naive page makes one round trip per key.
     let p = Params {
         questions: 10,

@@ -322,3 +322,51 @@ fn the_feed_file_is_created_once_and_reused() {
         (39740, 0x56dc3f446f2c5f61)
     );
 }
+
+#[test]
+fn profiles_take_three_rounds_and_five_queries_however_many_are_rendered() {
+    use asynq_examples::profile;
+
+    let file = TempDb::new("profile");
+    let (db, created) = profile::open(&file.0, 200).unwrap();
+    assert!(created);
+    let followers = |uid: i64| -> i64 {
+        db.with_conn(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM follows WHERE followee = ?1",
+                [uid],
+                |r| r.get(0),
+            )
+        })
+        .unwrap()
+    };
+    let rt = profile::runtime(&db);
+    db.reset_counters();
+    let uids = vec![4, 7, 150];
+    let pages = rt.run(profile::render_profiles(uids.clone())).unwrap();
+    for (uid, page) in uids.iter().zip(&pages) {
+        assert!(page.contains(&format!("<h1>User {uid}</h1>")), "{page}");
+        assert!(
+            page.contains(&format!("<img src=\"/img/{uid}.png\">")),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("Follow · {} followers", followers(*uid))),
+            "{page}"
+        );
+        assert_eq!(page.matches("<li>").count(), 3, "{page}");
+    }
+    let stats = rt.last_stats();
+    assert_eq!(stats.rounds, 3);
+    assert_eq!(
+        db.calls(),
+        5,
+        "users, follower counts, answer ids; answers; questions"
+    );
+    // The user's row is asked for by name, photo and bio: one key, coalesced.
+    let users = stats.sources.iter().find(|s| &*s.name == "users").unwrap();
+    assert_eq!((users.requested, users.keys), (9, 3));
+
+    let err = rt.run(profile::render_profile(100_000)).unwrap_err();
+    assert!(err.to_string().contains("no such user"), "{err}");
+}
