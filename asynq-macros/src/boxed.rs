@@ -133,3 +133,27 @@ impl VisitMut for Elided {
         // Neither has `Fn(&T) -> &U`.
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::ToTokens;
+
+    #[test]
+    fn names_and_bounds_every_lifetime() {
+        let mut sig: Signature = syn::parse_quote! {
+            fn f<'a, T: Clone>(&self, x: &'a T, y: &str, z: impl std::fmt::Display, w: fn(&u8))
+        };
+        let bound = bound_lifetimes(&mut sig);
+        assert_eq!(bound.to_string(), "'__asynq");
+        let text = sig.into_token_stream().to_string();
+        for expected in [
+            "fn f < '__asynq , '__asynq_life0 , '__asynq_life1 , 'a , T : Clone >",
+            "(& '__asynq_life0 self , x : & 'a T , y : & '__asynq_life1 str",
+            "z : impl std :: fmt :: Display + '__asynq , w : fn (& u8))",
+            "where 'a : '__asynq , T : '__asynq , '__asynq_life0 : '__asynq , '__asynq_life1 : '__asynq , Self : '__asynq",
+        ] {
+            assert!(text.contains(expected), "{expected}\nin\n{text}");
+        }
+    }
+}

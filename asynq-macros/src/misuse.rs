@@ -376,6 +376,19 @@ mod tests {
     }
 
     #[test]
+    fn blocking_calls_by_path() {
+        let (_, errors) = check(quote! {
+            let a = Runtime::run(&rt, h(1));
+            let b = asynq_core::Runtime::run_async(&rt, h(2));
+            let c = Engine::run(&engine, 3);
+        });
+        assert!(errors.contains("`Runtime::run` inside an asynq function"), "{errors}");
+        assert!(errors.contains("`Runtime::run_async` inside"), "{errors}");
+        assert!(errors.contains("await the task instead: `h(2).await`"), "{errors}");
+        assert_eq!(errors.matches("blocks the scheduler").count(), 2, "{errors}");
+    }
+
+    #[test]
     fn yield_in_a_closure_is_one_mistake() {
         let (body, errors) = check(quote! {
             let b = xs.map(|x| yield g(x));
