@@ -382,10 +382,20 @@ mod tests {
             let b = asynq_core::Runtime::run_async(&rt, h(2));
             let c = Engine::run(&engine, 3);
         });
-        assert!(errors.contains("`Runtime::run` inside an asynq function"), "{errors}");
+        assert!(
+            errors.contains("`Runtime::run` inside an asynq function"),
+            "{errors}"
+        );
         assert!(errors.contains("`Runtime::run_async` inside"), "{errors}");
-        assert!(errors.contains("await the task instead: `h(2).await`"), "{errors}");
-        assert_eq!(errors.matches("blocks the scheduler").count(), 2, "{errors}");
+        assert!(
+            errors.contains("await the task instead: `h(2).await`"),
+            "{errors}"
+        );
+        assert_eq!(
+            errors.matches("blocks the scheduler").count(),
+            2,
+            "{errors}"
+        );
     }
 
     #[test]
