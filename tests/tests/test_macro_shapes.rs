@@ -317,6 +317,53 @@ fn awaits_in_every_position() {
     assert_eq!(rt().run(control_flow(1)).unwrap(), 10 + 20 + 60 + 40 + 2);
 }
 
+// --- Awaits in expression positions: match guards, let chains, repeat expressions, struct
+// literals, ranges, casts, indices, unary operators, `unsafe` blocks.
+
+struct Pair {
+    a: u64,
+    b: u64,
+}
+
+#[asynq]
+#[allow(
+    unused_unsafe,
+    reason = "an `unsafe` block around an await is the shape under test"
+)]
+fn expression_positions(k: u64) -> Result<i64> {
+    let guard = match k {
+        x if get(x).await? > 5 => 1,
+        _ => 2,
+    };
+    let chained = if let Ok(v) = get(1).await
+        && let Ok(w) = get(v / 10 + 1).await
+    {
+        w
+    } else {
+        0
+    };
+    let repeated = [get(2).await?; 3];
+    let pair = Pair {
+        a: get(3).await?,
+        b: get(4).await?,
+    };
+    let range = get(5).await?..get(6).await?;
+    let cast = get(7).await? as u32;
+    let index = [1u64, 2, 3][get(0).await? as usize];
+    let negated = -(get(8).await? as i64);
+    // SAFETY: nothing unsafe happens; the block only puts an await inside `unsafe`.
+    let in_unsafe = unsafe { get(9).await? };
+    let sum = guard + chained + repeated.iter().sum::<u64>() + pair.a + pair.b;
+    let sum = sum + range.start + range.end + u64::from(cast) + index + in_unsafe;
+    Ok(sum as i64 + negated)
+}
+
+#[test]
+fn awaits_in_expression_positions() {
+    let expected = 1 + 20 + 60 + 30 + 40 + 50 + 60 + 70 + 1 + 90 - 80;
+    assert_eq!(rt().run(expression_positions(1)).unwrap(), expected);
+}
+
 // --- Hygiene: names the expansion uses are the user's to use too.
 
 #[asynq]
