@@ -1,11 +1,9 @@
 //! Data sources, fetch requests, and the per-run cache of each source.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt::Debug;
 use std::future::Future;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -15,6 +13,7 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use futures::future::Either;
+use hashbrown::HashTable;
 use smallvec::smallvec;
 
 use crate::context::{Nodes, Waiter, Waiters, with_ctx};
@@ -290,7 +289,7 @@ pub(crate) struct Registered<S: DataSource> {
 /// runtime serving similar requests reuses them instead. Only containers of at most
 /// [`SPARE_MAX_KEYS`] are kept, so that one huge run does not pin its memory for good.
 struct Spare<S: DataSource> {
-    map: KeyMap<S::Key>,
+    keys: KeyIndex<S::Key>,
     slots: Vec<Slot<S::Value>>,
     batch: Vec<(S::Key, u32)>,
 }
@@ -322,9 +321,9 @@ impl<S: DataSource> ErasedSource for Registered<S> {
     fn new_state(&self, index: usize) -> Box<dyn ErasedState> {
         // Another run may hold the lock for a moment: then start afresh rather than wait.
         let spare = self.spare.try_lock().ok().and_then(|mut s| s.take());
-        let (map, slots, batch) = match spare {
-            Some(Spare { map, slots, batch }) => (map, slots, batch),
-            None => (KeyMap::default(), Vec::new(), Vec::new()),
+        let (keys, slots, batch) = match spare {
+            Some(Spare { keys, slots, batch }) => (keys, slots, batch),
+            None => (KeyIndex::default(), Vec::new(), Vec::new()),
         };
         Box::new(SourceState::<S> {
             source: Arc::clone(&self.source),
@@ -334,7 +333,7 @@ impl<S: DataSource> ErasedSource for Registered<S> {
                 .source
                 .max_batch_size()
                 .map_or(usize::MAX, |m| m.max(1)),
-            map,
+            keys,
             slots,
             batch,
             next_call: 1,
@@ -393,15 +392,101 @@ pub(crate) enum Request<V> {
     Wait(u32),
 }
 
-/// The run's index of a source's keys: key to slot.
+/// The run's index of a source's keys: key to slot, each key stored once.
+///
+/// A hash table of slot numbers, whose keys live in slot order: the keys of the current round
+/// in the source state's `batch`, sent keys in the call that carries them, and answered keys
+/// back `home` here. A key is therefore moved, never cloned, from the task that asked for it to
+/// the source's `fetch` and back; cloning every key into the batch was one allocation per key,
+/// the only one that hand-primed code does not make. While tasks run, no call is in flight
+/// (the scheduler polls tasks only between rounds), so every key is home or in the batch.
 ///
 /// Hashed with foldhash rather than std's SipHash-1-3: hashing the keys of every fetch request
 /// was the largest single cost of a request in the profile of FEED-1 (string keys), and foldhash
 /// hashes them several times faster. The trade-off is DoS resistance: foldhash is seeded
-/// randomly per process and per map, so an attacker cannot precompute colliding keys, but it
-/// is not a keyed cryptographic hash like SipHash. A map lives for one run and holds only the
-/// keys that run's own code asked for.
-type KeyMap<K> = HashMap<K, u32, foldhash::fast::RandomState>;
+/// randomly per process and per table, so an attacker cannot precompute colliding keys, but it
+/// is not a keyed cryptographic hash like SipHash. A table lives for one run and holds only
+/// the keys that run's own code asked for.
+struct KeyIndex<K> {
+    table: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    /// The keys of slots `0..home.len()`: every slot sent and answered (or failed).
+    home: Vec<K>,
+    /// Keys of finished calls that wait for an earlier call of their round to come home first:
+    /// (first slot, keys).
+    returning: Vec<(u32, Vec<K>)>,
+}
+
+impl<K> Default for KeyIndex<K> {
+    fn default() -> Self {
+        KeyIndex {
+            table: HashTable::new(),
+            hasher: Default::default(),
+            home: Vec::new(),
+            returning: Vec::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq> KeyIndex<K> {
+    /// The key of `slot`, when it is home or in `batch` (the unsent slots after `home`).
+    fn key<'a>(home: &'a [K], batch: &'a [(K, u32)], slot: u32) -> Option<&'a K> {
+        let slot = slot as usize;
+        match home.get(slot) {
+            Some(key) => Some(key),
+            None => batch.get(slot - home.len()).map(|(key, _)| key),
+        }
+    }
+
+    /// The slot of `key` (hashed to `hash`), among the keys home and in `batch`.
+    fn find(&self, hash: u64, key: &K, batch: &[(K, u32)]) -> Option<u32> {
+        let home = &self.home;
+        let found = self
+            .table
+            .find(hash, |&s| Self::key(home, batch, s) == Some(key));
+        found.copied()
+    }
+
+    /// Index `slot` under `hash`; its key is the last of `batch`.
+    fn insert(&mut self, hash: u64, slot: u32, batch: &[(K, u32)]) {
+        let (home, hasher) = (&self.home, &self.hasher);
+        self.table.insert_unique(hash, slot, |&s| {
+            let key = Self::key(home, batch, s).expect("every key is home while tasks run");
+            hasher.hash_one(key)
+        });
+    }
+
+    /// Forget `slot`, whose key is `key`: the next request for the key starts afresh.
+    fn remove(&mut self, key: &K, slot: u32) {
+        let hash = self.hasher.hash_one(key);
+        if let Ok(entry) = self.table.find_entry(hash, |&s| s == slot) {
+            entry.remove();
+        }
+    }
+
+    /// The keys of a finished call, slots `first..`, come home (after the earlier calls).
+    fn bring_home(&mut self, first: u32, keys: Vec<K>) {
+        self.returning.push((first, keys));
+        while let Some(i) = self
+            .returning
+            .iter()
+            .position(|&(first, _)| first as usize == self.home.len())
+        {
+            let (_, keys) = self.returning.swap_remove(i);
+            if self.home.is_empty() {
+                self.home = keys;
+            } else {
+                self.home.extend(keys);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.table.clear();
+        self.home.clear();
+        self.returning.clear();
+    }
+}
 
 /// One source's cache and pending keys within one run.
 pub(crate) struct SourceState<S: DataSource> {
@@ -409,7 +494,7 @@ pub(crate) struct SourceState<S: DataSource> {
     name: Arc<str>,
     index: usize,
     max_batch: usize,
-    map: KeyMap<S::Key>,
+    keys: KeyIndex<S::Key>,
     slots: Vec<Slot<S::Value>>,
     /// Keys to send at the end of this round, with their slots.
     batch: Vec<(S::Key, u32)>,
@@ -421,7 +506,7 @@ pub(crate) struct SourceState<S: DataSource> {
 
 impl<S: DataSource> Drop for SourceState<S> {
     fn drop(&mut self) {
-        if self.map.capacity() > SPARE_MAX_KEYS {
+        if self.keys.table.capacity() > SPARE_MAX_KEYS {
             return;
         }
         let Ok(mut spare) = self.spare.try_lock() else {
@@ -430,13 +515,13 @@ impl<S: DataSource> Drop for SourceState<S> {
         if spare.is_some() {
             return;
         }
-        let mut map = std::mem::take(&mut self.map);
+        let mut keys = std::mem::take(&mut self.keys);
         let mut slots = std::mem::take(&mut self.slots);
         let mut batch = std::mem::take(&mut self.batch);
-        map.clear();
+        keys.clear();
         slots.clear();
         batch.clear();
-        *spare = Some(Spare { map, slots, batch });
+        *spare = Some(Spare { keys, slots, batch });
     }
 }
 
@@ -444,29 +529,32 @@ impl<S: DataSource> SourceState<S> {
     /// A task asks for `key`: answer from the cache, or join (or start) its pending entry.
     pub(crate) fn request(&mut self, key: S::Key, waiter: Waiter) -> Request<S::Value> {
         self.stats.requested += 1;
-        match self.map.entry(key) {
-            Entry::Occupied(e) => {
-                let slot = *e.get();
-                match &mut self.slots[slot as usize] {
-                    Slot::Ready(v) => {
-                        self.stats.cache_hits += 1;
-                        Request::Done(Ok(v.clone()))
-                    }
-                    Slot::Failed(err) => {
-                        self.stats.cache_hits += 1;
-                        Request::Done(Err((**err).clone()))
-                    }
-                    Slot::Pending { waiters, .. } => {
-                        self.stats.coalesced += 1;
-                        waiters.push(waiter);
-                        Request::Wait(slot)
-                    }
+        debug_assert!(
+            self.keys.returning.is_empty(),
+            "tasks run while a call is in flight"
+        );
+        let hash = self.keys.hasher.hash_one(&key);
+        match self.keys.find(hash, &key, &self.batch) {
+            Some(slot) => match &mut self.slots[slot as usize] {
+                Slot::Ready(v) => {
+                    self.stats.cache_hits += 1;
+                    Request::Done(Ok(v.clone()))
                 }
-            }
-            Entry::Vacant(e) => {
+                Slot::Failed(err) => {
+                    self.stats.cache_hits += 1;
+                    Request::Done(Err((**err).clone()))
+                }
+                Slot::Pending { waiters, .. } => {
+                    self.stats.coalesced += 1;
+                    waiters.push(waiter);
+                    Request::Wait(slot)
+                }
+            },
+            None => {
                 let slot = u32::try_from(self.slots.len()).expect("more than 2^32 keys in one run");
-                self.batch.push((e.key().clone(), slot));
-                e.insert(slot);
+                debug_assert_eq!(self.keys.home.len() + self.batch.len(), self.slots.len());
+                self.batch.push((key, slot));
+                self.keys.insert(hash, slot, &self.batch);
                 self.slots.push(Slot::Pending {
                     waiters: smallvec![waiter],
                     call: 0,
@@ -504,7 +592,7 @@ impl<S: DataSource> SourceState<S> {
                 waiters.into_iter().for_each(|w| nodes.wake(w));
                 // Failures are not cached: the waiters read the error from the slot, and a
                 // later request for the key (a retry) fetches it again.
-                self.map.remove(key);
+                self.keys.remove(key, slot);
             }
         }
     }
@@ -610,10 +698,19 @@ impl<S: DataSource> ErasedState for SourceState<S> {
                     // Sources usually answer in the order asked: skip the hash lookup then.
                     let slot = match (slots.get(i), keys.get(i)) {
                         (Some(&slot), Some(k)) if *k == key => slot,
-                        _ => match self.map.get(&key) {
-                            Some(&slot) => slot,
-                            None => continue, // not asked for: ignored
-                        },
+                        // Out of order: look it up among this call's keys (the call's slots
+                        // are consecutive); keys of other calls lose like second answers.
+                        _ => {
+                            let hash = self.keys.hasher.hash_one(&key);
+                            let first = slots[0];
+                            let found = self.keys.table.find(hash, |&s| {
+                                keys.get(s.wrapping_sub(first) as usize) == Some(&key)
+                            });
+                            match found {
+                                Some(&slot) => slot,
+                                None => continue, // not asked for: ignored
+                            }
+                        }
                     };
                     let entry = &mut self.slots[slot as usize];
                     // Only keys of this call still waiting: a second answer for a key loses.
@@ -634,6 +731,7 @@ impl<S: DataSource> ErasedState for SourceState<S> {
             Ok(Err(error)) => self.fail_call(call, &slots, &keys, nodes, Arc::from(error.into())),
             Err(error) => self.fail_call(call, &slots, &keys, nodes, error),
         }
+        self.keys.bring_home(slots[0], keys);
     }
 
     fn stats(&self) -> SourceStats {
@@ -707,6 +805,73 @@ mod tests {
         type Error = std::convert::Infallible;
         async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, u64)>, Self::Error> {
             Ok(keys.iter().map(|&k| (k, 2 * k)).collect())
+        }
+    }
+
+    #[test]
+    fn keys_of_calls_finished_out_of_order_come_home_in_slot_order() {
+        let mut index = KeyIndex::<String>::default();
+        let batch: Vec<(String, u32)> = (0..6).map(|i| (format!("k{i}"), i)).collect();
+        for (key, slot) in &batch {
+            let hash = index.hasher.hash_one(key);
+            index.insert(hash, *slot, &batch[..=*slot as usize]);
+        }
+        let keys = |r: std::ops::Range<usize>| batch[r].iter().map(|(k, _)| k.clone()).collect();
+        index.bring_home(4, keys(4..6));
+        index.bring_home(2, keys(2..4));
+        assert!(index.home.is_empty(), "slots 0..2 are still away");
+        index.bring_home(0, keys(0..2));
+        assert!(index.returning.is_empty());
+        for (key, slot) in &batch {
+            let hash = index.hasher.hash_one(key);
+            assert_eq!(index.find(hash, key, &[]), Some(*slot));
+        }
+        index.remove(&batch[3].0, 3);
+        let hash = index.hasher.hash_one(&batch[3].0);
+        assert_eq!(index.find(hash, &batch[3].0, &[]), None);
+    }
+
+    /// Answers in reverse order, in chunks of 3, with an extra key and a duplicate.
+    struct Shuffled;
+    impl DataSource for Shuffled {
+        type Key = String;
+        type Value = usize;
+        type Error = std::convert::Infallible;
+        async fn fetch(&self, keys: &[String]) -> Result<Vec<(String, usize)>, Self::Error> {
+            let mut answer: Vec<_> = keys.iter().map(|k| (k.clone(), k.len())).collect();
+            answer.reverse();
+            answer.push(("not asked".to_owned(), 0));
+            answer.push((keys[0].clone(), 0)); // a second answer: the first wins
+            Ok(answer)
+        }
+        fn max_batch_size(&self) -> Option<usize> {
+            Some(3)
+        }
+    }
+
+    #[test]
+    fn keys_answered_out_of_order_in_chunks_are_found_in_later_rounds() {
+        fn keys(n: usize) -> Vec<String> {
+            (1..=n).map(|i| "x".repeat(i)).collect()
+        }
+        fn values(v: Vec<Result<usize, Error>>) -> Vec<usize> {
+            v.into_iter().map(Result::unwrap).collect()
+        }
+        // Round 1 asks for 7 keys (3 calls); round 2 for 9, of which 7 are cached.
+        let task = || {
+            crate::Task::__new("twice", async {
+                let first = Shuffled::load_many(keys(7)).into_future().await;
+                let second = Shuffled::load_many(keys(9)).into_future().await;
+                (values(first), values(second))
+            })
+        };
+        let rt = crate::Runtime::new().with_source(Shuffled);
+        for _ in 0..2 {
+            let (first, second) = rt.run(task()).unwrap();
+            assert_eq!(first, (1..=7).collect::<Vec<_>>());
+            assert_eq!(second, (1..=9).collect::<Vec<_>>());
+            let stats = rt.last_stats();
+            assert_eq!((stats.calls(), stats.keys(), stats.cache_hits()), (4, 9, 7));
         }
     }
 
