@@ -36,7 +36,9 @@ mod validate;
 /// - `#[asynq(boxed)]`: the task's future is boxed, `Task<BoxFuture<'_, T>>`. A function
 ///   that calls itself needs it: a task cannot contain itself. The boxed task is `Send`, so
 ///   the body must not hold non-`Send` values across an await; for those, leave `boxed` out
-///   and await `f(..).boxed_local()` at the recursive call instead.
+///   and await `f(..).boxed_local()` at the recursive call instead. The output type must be
+///   nameable (not `impl Trait`). On a trait method (declaration and implementations alike)
+///   it also makes the trait usable as `dyn Trait`.
 /// - `#[asynq(allow_sequential)]`: do not warn about independent sequential awaits.
 ///
 /// # Mistakes reported at compile time
@@ -54,8 +56,9 @@ mod validate;
 ///   helper function is not seen here; `Runtime::run` then fails at run time with
 ///   `Error::NestedRun` (which is also how a test exercises that check on purpose).
 /// - A call of the function itself (`f(..)`, `Self::f(..)`, `self.f(..)`) without
-///   `#[asynq(boxed)]` or `.boxed_local()`. Mutual recursion is left to rustc, which reports
-///   "recursion in an async block requires boxing".
+///   `#[asynq(boxed)]` or `.boxed_local()`, reported once per function; and `.boxed()` on
+///   such a call, which cannot prove `Send` for a type that contains itself. Mutual
+///   recursion is left to rustc, which reports "recursion in an async block requires boxing".
 ///
 /// # The sequential-awaits warning
 ///
