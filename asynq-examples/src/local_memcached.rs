@@ -7,7 +7,7 @@
 //!
 //! Servers listen on 127.0.0.1 only.
 
-use std::io::{self, Write as _};
+use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -84,12 +84,12 @@ impl LocalMemcached {
         Err(last.unwrap_or_else(|| io::Error::other("memcached did not start")))
     }
 
+    /// Wait until our server answers on its port. The server that answers must report our
+    /// child's pid: another process may have taken the port, and then ours exits.
     fn wait_ready(&mut self, within: Duration) -> io::Result<()> {
         let start = Instant::now();
+        let pid = self.child.as_ref().map(Child::id);
         loop {
-            if TcpStream::connect(&self.addr).is_ok() {
-                return Ok(());
-            }
             if let Some(status) = self
                 .child
                 .as_mut()
@@ -98,6 +98,16 @@ impl LocalMemcached {
             {
                 return Err(io::Error::other(format!(
                     "memcached on {} exited at start: {status}",
+                    self.addr
+                )));
+            }
+            if let Ok(answering) = server_pid(&self.addr) {
+                if Some(answering) == pid {
+                    return Ok(());
+                }
+                self.stop();
+                return Err(io::Error::other(format!(
+                    "another process (pid {answering}) took {} first",
                     self.addr
                 )));
             }
@@ -134,6 +144,26 @@ impl Drop for LocalMemcached {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The pid that the memcached server at `addr` reports in its `stats`.
+fn server_pid(addr: &str) -> io::Result<u32> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    (&stream).write_all(b"stats\r\n")?;
+    for line in BufReader::new(&stream).lines() {
+        let line = line?;
+        if let Some(pid) = line.strip_prefix("STAT pid ") {
+            return pid
+                .trim()
+                .parse()
+                .map_err(|_| io::Error::other(format!("bad pid line {line:?}")));
+        }
+        if line.starts_with("END") || line.contains("ERROR") {
+            break;
+        }
+    }
+    Err(io::Error::other(format!("{addr} did not report a pid")))
 }
 
 /// `n` fresh servers for the test `test`, or `None` after a notice when memcached cannot be
