@@ -10,8 +10,8 @@ pub type SourceError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// A fetch request (`S::load(key).await`) resolves to `Result<S::Value, Error>`; the run
 /// itself ([`Runtime::run`](crate::Runtime::run)) fails with an `Error` only when it cannot
-/// finish at all (a stall, a nested run). The error is cheap to clone: every task that waited
-/// on a failed key gets its own copy.
+/// finish at all (a stall, a nested run, a panicking task). The error is cheap to clone: every
+/// task that waited on a failed key gets its own copy.
 ///
 /// # Examples
 ///

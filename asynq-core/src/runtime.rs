@@ -122,10 +122,10 @@ impl Runtime {
     /// Run `task` to completion on this thread, blocking it while sources fetch.
     ///
     /// `task` is anything an asynq function could await: a task, a tuple of tasks, ... The
-    /// run's own failures ([`Error::Stall`], [`Error::NestedRun`]) come back as the `Err` of
-    /// the result (see [`RunOutput`] for its shape). Called from inside a task of another run
-    /// on this thread, it returns [`Error::NestedRun`] at once instead of deadlocking: await
-    /// the task instead.
+    /// run's own failures ([`Error::Stall`], [`Error::NestedRun`], [`Error::TaskPanicked`]) come
+    /// back as the `Err` of the result (see [`RunOutput`] for its shape). Called from inside a
+    /// task of another run on this thread, it returns [`Error::NestedRun`] at once instead of
+    /// deadlocking: await the task instead.
     ///
     /// Sources' futures are driven by a minimal executor; sources that need a reactor (tokio
     /// sockets, timers) must be run with [`run_async`](Runtime::run_async) inside it.
