@@ -5,4 +5,7 @@ extern "C" fn double(x: u32) -> u32 {
     x * 2
 }
 
-fn main() {}
+fn main() {
+    // The function is still emitted, as a task: no second error here.
+    let _task = double(2);
+}

@@ -10,4 +10,7 @@ fn names(uids: Vec<u64>) -> Vec<String> {
     uids.into_iter().map(|uid| user_name(uid).await).collect()
 }
 
-fn main() {}
+fn main() {
+    // The function is still emitted, as a task: no second error here.
+    let _task = names(vec![1, 2]);
+}

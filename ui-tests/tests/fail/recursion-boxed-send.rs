@@ -9,4 +9,7 @@ fn fib(n: u64) -> u64 {
     a + b
 }
 
-fn main() {}
+fn main() {
+    // The function is still emitted, as a task: no second error here.
+    let _task = fib(10);
+}

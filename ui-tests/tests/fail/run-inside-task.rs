@@ -11,4 +11,8 @@ fn greeting(rt: &Runtime) -> String {
     format!("hello {name}")
 }
 
-fn main() {}
+fn main() {
+    // The function is still emitted, as a task: no second error here.
+    let rt = Runtime::new();
+    let _task = greeting(&rt);
+}

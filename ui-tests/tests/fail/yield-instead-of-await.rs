@@ -11,4 +11,7 @@ fn greeting() -> String {
     format!("hello {name}")
 }
 
-fn main() {}
+fn main() {
+    // The function is still emitted, as a task: no second error here.
+    let _task = greeting();
+}
