@@ -44,6 +44,8 @@ struct Args {
 struct Counting;
 
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Allocations made so far (`alloc`, `alloc_zeroed` and `realloc` calls).
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every method forwards to `System` with the caller's arguments, so `System`'s
 // guarantees hold; the counter is bookkeeping only and never affects the returned memory.
@@ -53,6 +55,7 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         p
     }
@@ -68,6 +71,7 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         p
     }
@@ -79,6 +83,7 @@ unsafe impl GlobalAlloc for Counting {
         if !p.is_null() {
             LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
             LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         p
     }
@@ -110,6 +115,19 @@ fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
 }
 
+/// Minor page faults of this process so far (field 10 of `/proc/self/stat`); 0 where there is
+/// no such file.
+fn page_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name, field 2, is in parentheses and may hold spaces: count after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after
+        .split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
 // ---------------------------------------------------------------------------------------------
 // FEED-1.
 
@@ -122,6 +140,8 @@ struct FeedRow {
     ratio: f64,
     naive_ms: f64,
     calls: [usize; 3],
+    /// Heap allocations of one page, asynq and hand-primed.
+    allocations: [usize; 2],
     out_len: usize,
     fnv: u64,
 }
@@ -144,8 +164,10 @@ fn feed_row(q: u64, runs: usize) -> Result<FeedRow, String> {
     // One checked run of each: same page, and the calls each made.
     let mut pages = Vec::new();
     let mut calls = [0; 3];
+    let mut allocations = [0; 2];
     for (i, calls) in calls.iter_mut().enumerate() {
         store.reset_counters();
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
         let page = match i {
             0 => rt
                 .run(feed::feed::<MemoryStore>(p))
@@ -154,6 +176,9 @@ fn feed_row(q: u64, runs: usize) -> Result<FeedRow, String> {
             _ => feed::naive(store, p),
         };
         *calls = store.calls();
+        if let Some(count) = allocations.get_mut(i) {
+            *count = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        }
         pages.push((page.len(), feed::fnv1a64(page.as_bytes())));
     }
     let names = ["asynq", "hand-primed", "naive"];
@@ -201,6 +226,7 @@ fn feed_row(q: u64, runs: usize) -> Result<FeedRow, String> {
         ratio: median(ratios),
         naive_ms: median(n),
         calls,
+        allocations,
         out_len: pages[0].0,
         fnv: pages[0].1,
     })
@@ -236,6 +262,26 @@ fn trivial(i: u64) -> u64 {
 #[asynq]
 fn trivial_tasks(n: u64) -> u64 {
     (0..n).map(trivial).collect::<Vec<_>>().await.iter().sum()
+}
+
+/// A branch of `leaves` trivial tasks awaited together.
+#[asynq]
+fn branch(leaves: u64) -> u64 {
+    trivial_tasks(leaves).await
+}
+
+/// `n` trivial tasks as a two-level tree: `sqrt(n)` branches of `sqrt(n)` leaves. The leaves
+/// of a branch are made when it runs and are gone when it finishes, so memory stays small
+/// and the figure is the scheduler's own cost per task at any size.
+#[asynq]
+fn tree_tasks(n: u64) -> u64 {
+    let k = n.isqrt();
+    (0..k)
+        .map(|_| branch(n / k))
+        .collect::<Vec<_>>()
+        .await
+        .iter()
+        .sum()
 }
 
 /// A task that waits for one fetch.
@@ -289,6 +335,15 @@ where
         std::hint::black_box(out);
         ns / units as f64
     })
+}
+
+/// One row of the scaling table.
+struct Scaling {
+    n: u64,
+    tree: f64,
+    flat: f64,
+    waiting: f64,
+    faults_per_1k: f64,
 }
 
 /// Heap bytes per waiting task beyond its future's own state, with `n` tasks waiting.
@@ -375,15 +430,20 @@ fn main() -> ExitCode {
     } else {
         &[10_000, 100_000, 1_000_000]
     };
-    let scaling: Vec<(u64, f64, f64)> = sizes
+    let scaling: Vec<Scaling> = sizes
         .iter()
         .map(|&n| {
             let runs = if n <= 10_000 { runs * 3 } else { runs };
-            (
+            let faults = page_faults();
+            let waiting = ns_per(&rt, runs, n, || fetching_tasks(n));
+            let faults = (page_faults() - faults) as f64 / ((runs + 1) as u64 * n) as f64;
+            Scaling {
                 n,
-                ns_per(&rt, runs, n, || trivial_tasks(n)),
-                ns_per(&rt, runs, n, || fetching_tasks(n)),
-            )
+                tree: ns_per(&rt, runs, n, || tree_tasks(n)),
+                flat: ns_per(&rt, runs, n, || trivial_tasks(n)),
+                waiting,
+                faults_per_1k: faults * 1000.0,
+            }
         })
         .collect();
     let waiting = 100_000;
@@ -397,12 +457,12 @@ fn main() -> ExitCode {
     println!("FEED-1 (A = 10, CPU-bound, in-memory store); medians of interleaved runs");
     println!();
     println!(
-        "| Q | asynq ms | hand-primed ms | asynq / hand-primed | naive ms | calls (asynq / hand / naive) | out_len | fnv |"
+        "| Q | asynq ms | hand-primed ms | asynq / hand-primed | naive ms | calls (asynq / hand / naive) | allocations (asynq / hand) | out_len | fnv |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for r in &rows {
         println!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {} / {} / {} | {} | {:016x} |",
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {} / {} / {} | {} / {} | {} | {:016x} |",
             r.q,
             r.asynq_ms,
             r.hand_ms,
@@ -411,6 +471,8 @@ fn main() -> ExitCode {
             r.calls[0],
             r.calls[1],
             r.calls[2],
+            r.allocations[0],
+            r.allocations[1],
             r.out_len,
             r.fnv
         );
@@ -423,10 +485,20 @@ fn main() -> ExitCode {
     println!("| ns per trivial task ({big} tasks) | {trivial_ns:.1} |");
     println!("| ns per fetch answered from the run's cache | {cache_hit_ns:.1} |");
     println!("| ns per fetch coalesced with 999 siblings (one call) | {coalesced_ns:.1} |");
-    for &(n, t, f) in &scaling {
-        println!("| ns per task at {n} tasks: trivial / waiting on a fetch | {t:.1} / {f:.1} |");
-    }
     println!("| heap bytes per waiting task ({waiting} waiting) | {bytes:.0} |");
+    println!();
+    println!("Scaling: ns per task (medians)");
+    println!();
+    println!(
+        "| tasks | trivial, in a tree | trivial, one flat join | waiting on a fetch, one flat join | page faults per 1k waiting tasks |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    for s in &scaling {
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            s.n, s.tree, s.flat, s.waiting, s.faults_per_1k
+        );
+    }
     println!();
     println!(
         "(all outputs checked equal; {:.1} s in all)",
