@@ -42,7 +42,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -100,7 +100,13 @@ pub struct Call<K> {
     pub keys: Vec<K>,
     /// What the wrapper did.
     pub outcome: Outcome,
+    /// When `fetch` was called: a number that grows over the calls of every `Faulty` source
+    /// of the process, so that the calls of several sources can be put in the order made.
+    pub seq: u64,
 }
+
+/// The next [`Call::seq`].
+static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// The error of a call failed on purpose.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -292,6 +298,7 @@ impl<S: DataSource> DataSource for Faulty<S> {
             calls.push(Call {
                 keys: keys.to_vec(),
                 outcome: decision.outcome,
+                seq: SEQ.fetch_add(1, Ordering::SeqCst),
             });
             decision
         };

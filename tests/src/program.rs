@@ -92,6 +92,22 @@ pub fn sent(rt: &asynq_core::Runtime) -> [Vec<Vec<u32>>; 3] {
     ]
 }
 
+/// Every call of the three stores of `rt`, in the order made: (source number, keys).
+pub fn calls_in_order(rt: &asynq_core::Runtime) -> Vec<(u8, Vec<u32>)> {
+    let mut calls: Vec<(u64, u8, Vec<u32>)> = Vec::new();
+    let mut add = |src: u8, list: Vec<crate::faults::Call<u32>>| {
+        calls.extend(list.into_iter().map(|c| (c.seq, src, c.keys)));
+    };
+    add(0, rt.source::<SrcA>().expect("A").calls());
+    add(1, rt.source::<SrcB>().expect("B").calls());
+    add(2, rt.source::<SrcC>().expect("C").calls());
+    calls.sort_by_key(|c| c.0);
+    calls
+        .into_iter()
+        .map(|(_, src, keys)| (src, keys))
+        .collect()
+}
+
 /// How a fetch failed, as the interpreter reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Fail {
@@ -654,66 +670,72 @@ pub fn healthy(src: u8, key: u32) -> Result<i64, Fail> {
     stored(src, key).ok_or(Fail::Missing(src, key))
 }
 
-/// Check that the calls each source saw follow the expected schedule: round by round, the
-/// calls of a round carry exactly the keys the reference sends in it, at most `max_batch`
-/// keys each, in at most `ceil(keys / max_batch)` calls. Returns a description of the first
+/// Check that the calls the sources saw, in the order they were made ([`calls_in_order`]),
+/// follow the expected schedule: round by round, the calls of a round carry exactly the keys
+/// the reference sends to each source in it, none twice, at most `max_batch` keys each, in at
+/// most `ceil(keys / max_batch)` calls per source. Returns a description of the first
 /// difference.
+///
+/// All calls of a round are made before any call of the next (the next round only starts
+/// once every call of this one has answered), so the rounds are consecutive stretches of the
+/// order: a key sent a round early or late is caught, whichever source it belongs to.
 pub fn check_calls(
     expected: &Expected,
-    sent: &[Vec<Vec<u32>>; 3],
+    calls: &[(u8, Vec<u32>)],
     max_batch: [Option<usize>; 3],
 ) -> Result<(), String> {
-    for src in 0..3u8 {
-        let calls = &sent[usize::from(src)];
-        let max = max_batch[usize::from(src)].unwrap_or(usize::MAX);
-        let mut next = 0;
-        for round in 1..=expected.rounds {
-            let want = expected
-                .sends
-                .get(&(round, src))
-                .cloned()
-                .unwrap_or_default();
-            let mut got = BTreeSet::new();
-            let mut n = 0;
-            while got.len() < want.len() && next < calls.len() {
-                let call = &calls[next];
-                if call.is_empty() || call.len() > max {
+    let max = |src: usize| max_batch[src].unwrap_or(usize::MAX);
+    let mut next = 0;
+    for round in 1..=expected.rounds {
+        let want: [BTreeSet<u32>; 3] = std::array::from_fn(|src| {
+            let key = (round, src as u8);
+            expected.sends.get(&key).cloned().unwrap_or_default()
+        });
+        let need: usize = want.iter().map(BTreeSet::len).sum();
+        let mut got: [BTreeSet<u32>; 3] = Default::default();
+        let mut made = [0usize; 3];
+        while got.iter().map(BTreeSet::len).sum::<usize>() < need {
+            let Some((src, keys)) = calls.get(next) else {
+                return Err(format!(
+                    "round {round}: no more calls, expected {want:?}, got {got:?}"
+                ));
+            };
+            let s = usize::from(*src);
+            let name = SOURCE_NAMES[s];
+            if keys.is_empty() || keys.len() > max(s) {
+                return Err(format!(
+                    "round {round}: a call of {} keys to {name} (max {})",
+                    keys.len(),
+                    max(s)
+                ));
+            }
+            for &k in keys {
+                if !want[s].contains(&k) {
                     return Err(format!(
-                        "source {}: call {next} has {} keys (max {max})",
-                        SOURCE_NAMES[usize::from(src)],
-                        call.len()
+                        "round {round}: {name} was sent key {k}; expected {want:?}"
                     ));
                 }
-                for &k in call {
-                    if !got.insert(k) {
-                        return Err(format!("key {k} sent twice in round {round}"));
-                    }
+                if !got[s].insert(k) {
+                    return Err(format!("round {round}: {name} was sent key {k} twice"));
                 }
-                next += 1;
-                n += 1;
             }
-            if got != want {
-                return Err(format!(
-                    "source {} round {round}: sent {got:?}, expected {want:?} (all calls: {calls:?})",
-                    SOURCE_NAMES[usize::from(src)]
-                ));
-            }
-            if n > want.len().div_ceil(max) {
-                return Err(format!(
-                    "source {} round {round}: {n} calls for {} keys with max batch {max}",
-                    SOURCE_NAMES[usize::from(src)],
-                    want.len()
-                ));
-            }
+            made[s] += 1;
+            next += 1;
         }
-        if next != calls.len() {
-            return Err(format!(
-                "source {}: {} calls after the last round: {:?}",
-                SOURCE_NAMES[usize::from(src)],
-                calls.len() - next,
-                &calls[next..]
-            ));
+        for s in 0..3 {
+            if made[s] > want[s].len().div_ceil(max(s)) {
+                return Err(format!(
+                    "round {round}: {} calls to {} for {} keys with max batch {}",
+                    made[s],
+                    SOURCE_NAMES[s],
+                    want[s].len(),
+                    max(s)
+                ));
+            }
         }
     }
-    Ok(())
+    match calls.get(next..) {
+        Some([]) | None => Ok(()),
+        Some(rest) => Err(format!("calls after the last round: {rest:?}")),
+    }
 }
