@@ -32,6 +32,10 @@ pub(crate) const NONE: u32 = u32::MAX;
 pub(crate) const ROOT: u32 = 0;
 /// The parent of a node on the free list.
 const FREED: u32 = u32::MAX - 1;
+/// The current future is a join's child that has no node yet ([`RunState::lazy`] says whose
+/// child): one is made only when something needs it, so a child that finishes in its first
+/// poll (a trivial task, a cache hit) never costs one.
+pub(crate) const LAZY: u32 = u32::MAX - 2;
 
 /// A node to wake once something a future waits on is ready.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +90,7 @@ impl Nodes {
     }
 
     /// A new node, child `slot` of `parent`.
+    #[inline]
     pub(crate) fn alloc(&mut self, parent: u32, slot: u32) -> u32 {
         self.live += 1;
         if self.free != NONE {
@@ -99,7 +104,7 @@ impl Nodes {
         }
         let id = u32::try_from(self.nodes.len())
             .ok()
-            .filter(|&id| id < FREED)
+            .filter(|&id| id < LAZY)
             .expect("more than 2^32 - 1 simultaneously waiting asynq tasks in one run");
         self.nodes.push(Node {
             parent,
@@ -208,8 +213,10 @@ impl Nodes {
 /// Everything a run knows while it polls its tasks.
 pub(crate) struct RunState {
     pub(crate) nodes: Nodes,
-    /// The node being polled.
+    /// The node being polled, or [`LAZY`].
     pub(crate) current: u32,
+    /// While `current` is [`LAZY`]: the parent node and slot of the child being polled.
+    pub(crate) lazy: (u32, u32),
     /// The asynq function being polled, for errors.
     pub(crate) task: &'static str,
     /// Per registered source: its type, and its per-run state once first used.
@@ -217,6 +224,8 @@ pub(crate) struct RunState {
     pub(crate) counters: RunCounters,
     /// Set while describing a stall: tasks record where they wait.
     pub(crate) diagnose: Option<Diagnosis>,
+    /// Executions of `#[asynq(memo)]` functions in this run.
+    pub(crate) memos: crate::memo::Memos,
 }
 
 /// A registered source as one run sees it.
@@ -263,10 +272,12 @@ impl RunState {
         RunState {
             nodes: Nodes::new(),
             current: ROOT,
+            lazy: (NONE, 0),
             task: "<root>",
             sources,
             counters: RunCounters::default(),
             diagnose: None,
+            memos: crate::memo::Memos::default(),
         }
     }
 
@@ -288,9 +299,20 @@ impl RunState {
             .expect("a source's run state has the source's type")
     }
 
+    /// The node being polled, made now if it has none yet.
+    #[inline]
+    pub(crate) fn current_node(&mut self) -> u32 {
+        if self.current == LAZY {
+            let (parent, slot) = self.lazy;
+            self.current = self.nodes.alloc(parent, slot);
+        }
+        self.current
+    }
+
     /// The waiter for the node being polled.
-    pub(crate) fn current_waiter(&self) -> Waiter {
-        self.nodes.waiter(self.current)
+    pub(crate) fn current_waiter(&mut self) -> Waiter {
+        let node = self.current_node();
+        self.nodes.waiter(node)
     }
 }
 

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::context::{NONE, with_ctx};
+use crate::context::{LAZY, NONE, with_ctx};
 
 /// A child future of a join and, once done, its output.
 enum MaybeDone<F: Future> {
@@ -58,25 +58,35 @@ impl<F: Future> Child<F> {
             None
         } else {
             with_ctx(|run| {
-                let node = if node == NONE {
-                    run.nodes.alloc(parent, slot as u32)
+                if node == NONE {
+                    // No node until something inside asks for one (a wait, a nested join).
+                    run.lazy = (parent, slot as u32);
+                    run.current = LAZY;
                 } else {
-                    node
-                };
-                run.current = node;
-                node
+                    run.current = node;
+                }
             })
         };
         let poll = future.poll(cx);
-        if let Some(node) = entered {
+        if entered.is_some() {
             let done = poll.is_ready();
-            with_ctx(|run| {
+            let node = with_ctx(|run| {
+                let node = match run.current {
+                    // Finished without ever needing a node.
+                    LAZY if done => NONE,
+                    // Waits on something that took no node (a foreign future): give it one
+                    // anyway, so that a stall's last pass polls it again to say who waits.
+                    LAZY => run.current_node(),
+                    node => node,
+                };
                 run.current = parent;
-                if done {
+                if done && node != NONE {
                     run.nodes.free(node);
+                    return NONE;
                 }
+                node
             });
-            this.node = if done { NONE } else { node };
+            this.node = node.unwrap_or(NONE);
         }
         match poll {
             Poll::Ready(output) => {
@@ -138,7 +148,7 @@ impl JoinState {
     ) -> bool {
         if !self.started {
             self.started = true;
-            self.parent = with_ctx(|run| run.current).unwrap_or(NONE);
+            self.parent = with_ctx(|run| run.current_node()).unwrap_or(NONE);
             self.remaining = len;
             for slot in 0..len {
                 if poll_child(slot, self.parent, cx) == Progress::Finished {

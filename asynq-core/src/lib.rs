@@ -100,6 +100,7 @@
 mod context;
 mod error;
 mod join;
+mod memo;
 mod output;
 mod runtime;
 mod scoped;
@@ -116,6 +117,7 @@ pub use crate::join::{
     Join1, Join2, Join3, Join4, Join5, Join6, Join7, Join8, Join9, Join10, Join11, Join12, JoinAll,
     JoinArray,
 };
+pub use crate::memo::{MemoKey, MemoOutput};
 pub use crate::output::RunOutput;
 pub use crate::runtime::{RunFuture, RunResult, Runtime, WithStats};
 pub use crate::scoped::{
@@ -148,6 +150,8 @@ pub mod __private {
     }
 
     pub use crate::task::BoxFuture;
+
+    pub use crate::memo::{Memo, check_key, check_output, memo};
 
     /// The task of an `#[asynq(boxed)]` function's body: a concrete type, so that the
     /// function may call itself, and `Send`.

@@ -1,4 +1,5 @@
-//! The attribute's grammar: `#[asynq]`, `#[asynq(crate = "path", boxed, allow_sequential)]`.
+//! The attribute's grammar: `#[asynq]`,
+//! `#[asynq(crate = "path", boxed, memo, allow_sequential)]`.
 //!
 //! Each option is recorded with the span where it was written, so that a duplicate is
 //! reported on its own tokens; every mistake in the list is reported, not only the first.
@@ -12,10 +13,12 @@ use crate::error::Errors;
 mod kw {
     syn::custom_keyword!(boxed);
     syn::custom_keyword!(allow_sequential);
+    syn::custom_keyword!(memo);
 }
 
 /// The accepted options, for messages.
-const EXPECTED: &str = "expected one of: `crate = \"path\"`, `boxed`, `allow_sequential`";
+const EXPECTED: &str =
+    "expected one of: `crate = \"path\"`, `boxed`, `memo`, `allow_sequential`";
 
 /// Parsed options; each remembers where it was written.
 #[derive(Default)]
@@ -27,6 +30,8 @@ pub(crate) struct Args {
     pub(crate) boxed: Option<((), Span)>,
     /// `allow_sequential`: do not warn about independent awaits written one after another.
     pub(crate) allow_sequential: Option<((), Span)>,
+    /// `memo`: calls with equal arguments share one execution per run.
+    pub(crate) memo: Option<((), Span)>,
 }
 
 impl Args {
@@ -94,6 +99,11 @@ fn parse_one(input: ParseStream<'_>, args: &mut Args) -> syn::Result<()> {
         let token: kw::boxed = input.parse()?;
         no_value(input, "boxed")?;
         return set(&mut args.boxed, (), token.span, "boxed");
+    }
+    if input.peek(kw::memo) {
+        let token: kw::memo = input.parse()?;
+        no_value(input, "memo")?;
+        return set(&mut args.memo, (), token.span, "memo");
     }
     if input.peek(kw::allow_sequential) {
         let token: kw::allow_sequential = input.parse()?;
@@ -181,9 +191,9 @@ mod tests {
 
     #[test]
     fn accepts_every_option_once() {
-        let (args, errors) = messages(quote!(crate = "re::asynq", boxed, allow_sequential,));
+        let (args, errors) = messages(quote!(crate = "re::asynq", boxed, memo, allow_sequential,));
         assert!(errors.is_empty(), "{errors:?}");
-        assert!(args.boxed.is_some() && args.allow_sequential.is_some());
+        assert!(args.boxed.is_some() && args.allow_sequential.is_some() && args.memo.is_some());
         let krate = args.krate();
         assert_eq!(quote!(#krate).to_string(), "re :: asynq");
     }

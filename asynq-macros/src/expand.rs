@@ -11,6 +11,7 @@ use crate::error::Errors;
 use crate::misuse::Misuse;
 use crate::rewrite::Awaits;
 use crate::sequential::{self, Finding};
+use crate::memo::{self, Memo};
 use crate::{args, boxed, parse, validate};
 
 pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -37,6 +38,17 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
         Some(_) => Some(boxed::bound_lifetimes(function.sig_mut())),
         None => None,
     };
+    let memo = match (&args.memo, function.body_mut().is_some()) {
+        (Some(_), true) => Some(memo::prepare(function.sig_mut(), &krate, &output, &mut errors)),
+        (Some((_, span)), false) => {
+            errors.push(syn::Error::new(
+                *span,
+                "#[asynq(memo)] applies to a function with a body; put it on the implementation",
+            ));
+            None
+        }
+        (None, _) => None,
+    };
     set_task_type(function.sig_mut(), &krate, &output, boxed.as_ref());
     if let Some(block) = function.body_mut() {
         Misuse::new(&krate, &name, boxed.is_some(), &mut errors).visit_block_mut(block);
@@ -45,7 +57,7 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
             None => sequential::find(block),
         };
         Awaits { krate: &krate }.visit_block_mut(block);
-        *block = task_body(&krate, &name, &output, block, boxed.is_some(), &findings);
+        *block = task_body(&krate, &name, &output, block, boxed.is_some(), memo.as_ref(), &findings);
     }
     // The function is emitted even when there are errors, so that its callers see it and the
     // errors above are the only ones.
@@ -98,6 +110,7 @@ fn task_body(
     output: &Type,
     block: &Block,
     boxed: bool,
+    memo: Option<&Memo>,
     findings: &[Finding],
 ) -> Block {
     let span = block.span();
@@ -118,10 +131,18 @@ fn task_body(
         quote!(new_task)
     };
     let warnings = findings.iter().map(warning);
+    let mut future = quote!(async move { #body });
+    let mut prelude = TokenStream::new();
+    if let Some(memo) = memo {
+        // With `memo`: clone the key first, then share the body's future by key.
+        prelude = memo.prelude.clone();
+        future = memo::wrap(memo, krate, future);
+    }
     syn::parse_quote_spanned! {span=>
         {
             #(#warnings)*
-            #krate::__private::#constructor(::core::concat!(::core::module_path!(), #name), async move { #body })
+            #prelude
+            #krate::__private::#constructor(::core::concat!(::core::module_path!(), #name), #future)
         }
     }
 }
