@@ -11,7 +11,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -19,9 +19,13 @@ use std::task::{Context, Poll};
 use crate::context::{Waiters, with_ctx};
 
 /// The memo tables of one run, one per memoized function (and instantiation).
+///
+/// Keys and outputs are type-erased where the expansion checks them ([`check_key`],
+/// [`check_output`]): the shared-execution future itself then carries no trait bounds, so a
+/// type that cannot be a key is reported once, on the argument, and nowhere else.
 #[derive(Default)]
 pub(crate) struct Memos {
-    tables: HashMap<TypeId, Box<dyn Any + Send>>,
+    tables: HashMap<TypeId, HashMap<Vec<ErasedKey>, Entry>>,
 }
 
 impl fmt::Debug for Memos {
@@ -30,23 +34,76 @@ impl fmt::Debug for Memos {
     }
 }
 
-impl Memos {
-    fn table<K, T>(&mut self, id: TypeId) -> &mut HashMap<K, Entry<T>>
-    where
-        K: Send + 'static,
-        T: Send + 'static,
-    {
-        self.tables
-            .entry(id)
-            .or_insert_with(|| Box::new(HashMap::<K, Entry<T>>::new()))
-            .downcast_mut()
-            .expect("a memo table is keyed by the types of its entries")
+enum Entry {
+    Running(Waiters),
+    Done(Box<dyn Any + Send>),
+}
+
+/// One argument of a memoized call, type-erased: hashed, compared and cloned through its own
+/// implementations.
+#[doc(hidden)]
+pub struct ErasedKey(Box<dyn DynKey>);
+
+trait DynKey: Send + 'static {
+    fn as_any(&self) -> &dyn Any;
+    fn hash_into(&self, state: &mut dyn Hasher);
+    fn eq_key(&self, other: &dyn DynKey) -> bool;
+    fn clone_key(&self) -> Box<dyn DynKey>;
+}
+
+impl<K: MemoKey> DynKey for K {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn hash_into(&self, mut state: &mut dyn Hasher) {
+        TypeId::of::<K>().hash(&mut state);
+        self.hash(&mut state);
+    }
+    fn eq_key(&self, other: &dyn DynKey) -> bool {
+        other.as_any().downcast_ref::<K>() == Some(self)
+    }
+    fn clone_key(&self) -> Box<dyn DynKey> {
+        Box::new(self.clone())
     }
 }
 
-enum Entry<T> {
-    Running(Waiters),
-    Done(T),
+impl Hash for ErasedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash_into(state);
+    }
+}
+
+impl PartialEq for ErasedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_key(&*other.0)
+    }
+}
+
+impl Eq for ErasedKey {}
+
+impl Clone for ErasedKey {
+    fn clone(&self) -> Self {
+        ErasedKey(self.0.clone_key())
+    }
+}
+
+impl fmt::Debug for ErasedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ErasedKey")
+    }
+}
+
+/// How to share a memoized function's output: store a clone, clone it back out.
+#[doc(hidden)]
+pub struct Shareable<T> {
+    store: fn(&T) -> Box<dyn Any + Send>,
+    load: fn(&(dyn Any + Send)) -> T,
+}
+
+impl<T> fmt::Debug for Shareable<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Shareable")
+    }
 }
 
 /// The arguments of a memoized function, as its memo key.
@@ -69,25 +126,27 @@ pub trait MemoOutput: Clone + Send + 'static {}
 
 impl<T: Clone + Send + 'static> MemoOutput for T {}
 
-/// Checks one argument of a memoized function where it is written (for the error's span).
+/// Checks one argument of a memoized function where it is written (for the error's span) and
+/// turns a clone of it into a key.
 #[doc(hidden)]
-#[inline(always)]
-pub fn check_key<K: MemoKey>(_: &K) {}
+pub fn check_key<K: MemoKey>(key: &K) -> ErasedKey {
+    ErasedKey(Box::new(key.clone()))
+}
 
 /// Checks the output type of a memoized function where it is written.
 #[doc(hidden)]
-#[inline(always)]
-pub fn check_output<T: MemoOutput>(_: PhantomData<fn() -> T>) {}
+pub fn check_output<T: MemoOutput>() -> Shareable<T> {
+    Shareable {
+        store: |output| Box::new(output.clone()),
+        load: |stored| stored.downcast_ref::<T>().expect("a memo entry holds its function's output").clone(),
+    }
+}
 
 /// The body of a memoized function, shared by calls with equal `key`s; `Id` names the
 /// function (and its generic arguments).
 #[doc(hidden)]
-pub fn memo<Id: 'static, K: MemoKey, F>(key: K, future: F) -> Memo<Id, K, F>
-where
-    F: Future,
-    F::Output: MemoOutput,
-{
-    Memo { key: Some(key), role: Role::New, future, _id: PhantomData }
+pub fn memo<Id: 'static, F: Future>(key: Vec<ErasedKey>, share: Shareable<F::Output>, future: F) -> Memo<Id, F> {
+    Memo { key: Some(key), share, role: Role::New, future, _id: PhantomData }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,8 +163,9 @@ pin_project_lite::pin_project! {
     /// The future of a memoized function's body.
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct Memo<Id, K, F> {
-        key: Option<K>,
+    pub struct Memo<Id, F: Future> {
+        key: Option<Vec<ErasedKey>>,
+        share: Shareable<F::Output>,
         role: Role,
         #[pin]
         future: F,
@@ -113,30 +173,27 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<Id, K, F> fmt::Debug for Memo<Id, K, F> {
+impl<Id, F: Future> fmt::Debug for Memo<Id, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Memo").field("role", &self.role).finish_non_exhaustive()
     }
 }
 
-impl<Id: 'static, K: MemoKey, F> Future for Memo<Id, K, F>
-where
-    F: Future,
-    F::Output: MemoOutput,
-{
+impl<Id: 'static, F: Future> Future for Memo<Id, F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let id = TypeId::of::<(Id, K, F::Output)>();
+        let id = TypeId::of::<Id>();
+        let share = &*this.share;
         match *this.role {
             Role::New => {
                 let key = this.key.as_ref().expect("a memo key is kept until the body finishes");
                 let found = with_ctx(|run| {
                     let waiter = run.current_waiter();
-                    let table = run.memos.table::<K, F::Output>(id);
+                    let table = run.memos.tables.entry(id).or_default();
                     match table.get_mut(key) {
-                        Some(Entry::Done(output)) => Some(Poll::Ready(output.clone())),
+                        Some(Entry::Done(output)) => Some(Poll::Ready((share.load)(&**output))),
                         Some(Entry::Running(waiters)) => {
                             waiters.push(waiter);
                             Some(Poll::Pending)
@@ -162,8 +219,8 @@ where
             }
             Role::Waiter => {
                 let key = this.key.as_ref().expect("a waiting memo call keeps its key");
-                let done = with_ctx(|run| match run.memos.table::<K, F::Output>(id).get(key) {
-                    Some(Entry::Done(output)) => Some(output.clone()),
+                let done = with_ctx(|run| match run.memos.tables.get(&id).and_then(|t| t.get(key)) {
+                    Some(Entry::Done(output)) => Some((share.load)(&**output)),
                     _ => None,
                 });
                 return match done.flatten() {
@@ -181,8 +238,8 @@ where
         *this.role = Role::Done;
         if let Some(key) = this.key.take() {
             with_ctx(|run| {
-                let table = run.memos.table::<K, F::Output>(id);
-                if let Some(Entry::Running(waiters)) = table.insert(key, Entry::Done(output.clone())) {
+                let table = run.memos.tables.entry(id).or_default();
+                if let Some(Entry::Running(waiters)) = table.insert(key, Entry::Done((share.store)(&output))) {
                     waiters.into_iter().for_each(|w| run.nodes.wake(w));
                 }
             });

@@ -1,6 +1,8 @@
 //! `#[asynq(memo)]`: calls with equal arguments share one execution per run.
 //!
-//! The arguments are cloned into the memo key before the body takes them, and the function is
+//! The arguments are cloned into the memo key before the body takes them (`check_key`, which
+//! also type-erases them, so that the shared execution carries no trait bounds and a bad
+//! argument type is reported once, on the argument), and the function is
 //! identified by a marker type declared in its body together with its type parameters (so
 //! `f::<A>` and `f::<B>` have tables of their own). Each argument and the output are checked
 //! where they are written, so that a type that cannot be a key (or be shared) is reported on
@@ -23,8 +25,9 @@ pub(crate) struct Memo {
 
 /// Input:  fn f<T>(a: A, b: B) -> O
 /// Output: fn f<T>(a: A, b: B) -> O where T: 'static
-///         prelude: check_key(&a); check_key(&b); check_output::<O>(..);
-///                  struct __AsynqMemo; let __asynq_memo_key = (a.clone(), b.clone());
+///         prelude: struct __AsynqMemo;
+///                  let __asynq_memo_key = vec![check_key(&a), check_key(&b)];
+///                  let __asynq_memo_share = check_output::<O>();
 ///         id:      (__AsynqMemo, fn() -> (T,))
 pub(crate) fn prepare(
     sig: &mut Signature,
@@ -32,7 +35,6 @@ pub(crate) fn prepare(
     output: &Type,
     errors: &mut Errors,
 ) -> Memo {
-    let mut checks = Vec::new();
     let mut keys = Vec::new();
     for input in &sig.inputs {
         match input {
@@ -43,15 +45,13 @@ pub(crate) fn prepare(
             ),
             FnArg::Receiver(receiver) => {
                 let span = receiver.self_token.span;
-                checks.push(quote_spanned!(span=> #krate::__private::check_key(&self);));
-                keys.push(quote_spanned!(span=> ::core::clone::Clone::clone(&self)));
+                keys.push(quote_spanned!(span=> #krate::__private::check_key(&self)));
             }
             FnArg::Typed(typed) => match &*typed.pat {
                 Pat::Ident(binding) if binding.by_ref.is_none() && binding.subpat.is_none() => {
                     let ident = &binding.ident;
                     let span = typed.ty.span();
-                    checks.push(quote_spanned!(span=> #krate::__private::check_key(&#ident);));
-                    keys.push(quote_spanned!(span=> ::core::clone::Clone::clone(&#ident)));
+                    keys.push(quote_spanned!(span=> #krate::__private::check_key(&#ident)));
                 }
                 pattern => errors.spanned(
                     pattern,
@@ -62,9 +62,8 @@ pub(crate) fn prepare(
         }
     }
     let output_span = output.span();
-    checks.push(quote_spanned! {output_span=>
-        #krate::__private::check_output::<#output>(::core::marker::PhantomData);
-    });
+    let share = quote_spanned!(Span::mixed_site()=> __asynq_memo_share);
+    let check_output = quote_spanned!(output_span=> #krate::__private::check_output::<#output>());
     // Type parameters name the table, so they must be 'static (as memo keys are).
     let mut params = Vec::new();
     let type_params: Vec<_> = sig
@@ -88,20 +87,21 @@ pub(crate) fn prepare(
     let marker = quote_spanned!(Span::mixed_site()=> __AsynqMemo);
     let key = quote_spanned!(Span::mixed_site()=> __asynq_memo_key);
     let prelude = quote! {
-        #(#checks)*
         struct #marker;
-        let #key = (#(#keys,)*);
+        let #key = ::std::vec![#(#keys),*];
+        let #share = #check_output;
     };
     let id = quote!((#marker, fn() -> (#(#params,)*)));
     Memo { prelude, id }
 }
 
 /// Input:  future
-/// Output: ::asynq_core::__private::memo::<id, _, _>(__asynq_memo_key, future)
+/// Output: ::asynq_core::__private::memo::<id, _>(__asynq_memo_key, __asynq_memo_share, future)
 pub(crate) fn wrap(memo: &Memo, krate: &syn::Path, future: TokenStream) -> TokenStream {
     let id = &memo.id;
     let key = quote_spanned!(Span::mixed_site()=> __asynq_memo_key);
-    quote!(#krate::__private::memo::<#id, _, _>(#key, #future))
+    let share = quote_spanned!(Span::mixed_site()=> __asynq_memo_share);
+    quote!(#krate::__private::memo::<#id, _>(#key, #share, #future))
 }
 
 #[cfg(test)]
@@ -119,7 +119,8 @@ mod tests {
         let prelude = memo.prelude.to_string();
         assert!(prelude.contains("check_key (& self)"), "{prelude}");
         assert!(prelude.contains("check_key (& b)"), "{prelude}");
-        assert!(prelude.contains(":: core :: clone :: Clone :: clone (& a)"), "{prelude}");
+        assert!(prelude.contains("check_key (& a)"), "{prelude}");
+        assert!(prelude.contains("check_output :: < String > ()"), "{prelude}");
         assert!(memo.id.to_string().contains("fn () -> (T ,)"));
         let sig = quote!(#sig).to_string();
         assert!(sig.contains("where T : 'static"), "{sig}");

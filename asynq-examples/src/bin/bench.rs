@@ -25,7 +25,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Run one workload `--repeat` times and print nothing else, for profilers (perf,
-    /// valgrind): `feed-asynq`, `feed-hand`, `feed-naive` (Q = 1000), `trivial`, `waiting`
+    /// valgrind): `feed-asynq`, `feed-hand`, `feed-naive` (Q = 1000), `trivial`, `tree`, `waiting`
     /// (`--tasks` tasks each).
     #[arg(long, value_name = "WORKLOAD")]
     only: Option<String>,
@@ -199,24 +199,27 @@ fn feed_row(q: u64, runs: usize) -> Result<FeedRow, String> {
         ));
     }
 
-    // Timed runs, interleaved so that noise hits all three alike; the first is a warm-up.
+    // Timed runs, interleaved so that noise hits all three alike, in an order that rotates
+    // from run to run so that none always follows the same one; the first is a warm-up.
     let (mut a, mut h, mut n, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..=runs {
-        let start = Instant::now();
-        let page = rt.run(feed::feed::<MemoryStore>(p)).expect("checked above");
-        let asynq_ms = ms_since(start);
-        drop(page);
-        let start = Instant::now();
-        drop(feed::hand_primed(store, p));
-        let hand_ms = ms_since(start);
-        let start = Instant::now();
-        drop(feed::naive(store, p));
-        let naive_ms = ms_since(start);
+        let mut ms = [0.0; 3];
+        for i in 0..3 {
+            let which = (run + i) % 3;
+            let start = Instant::now();
+            let page = match which {
+                0 => rt.run(feed::feed::<MemoryStore>(p)).expect("checked above"),
+                1 => feed::hand_primed(store, p),
+                _ => feed::naive(store, p),
+            };
+            drop(page);
+            ms[which] = ms_since(start);
+        }
         if run > 0 {
-            a.push(asynq_ms);
-            h.push(hand_ms);
-            n.push(naive_ms);
-            ratios.push(asynq_ms / hand_ms);
+            a.push(ms[0]);
+            h.push(ms[1]);
+            n.push(ms[2]);
+            ratios.push(ms[0] / ms[1]);
         }
     }
     Ok(FeedRow {
@@ -374,6 +377,7 @@ fn only(workload: &str, repeat: usize, tasks: u64) -> ExitCode {
             "feed-hand" => Ok(feed::hand_primed(store, p).len() as u64),
             "feed-naive" => Ok(feed::naive(store, p).len() as u64),
             "trivial" => rt.run(trivial_tasks(tasks)),
+            "tree" => rt.run(tree_tasks(tasks)),
             "waiting" => rt.run(fetching_tasks(tasks)),
             _ => {
                 eprintln!("bench: unknown workload {workload:?}");
@@ -434,13 +438,17 @@ fn main() -> ExitCode {
         .iter()
         .map(|&n| {
             let runs = if n <= 10_000 { runs * 3 } else { runs };
+            // The tree first: the flat joins' large blocks, once freed, leave the allocator
+            // handing out fresh pages for a while.
+            let tree = ns_per(&rt, runs, n, || tree_tasks(n));
+            let flat = ns_per(&rt, runs, n, || trivial_tasks(n));
             let faults = page_faults();
             let waiting = ns_per(&rt, runs, n, || fetching_tasks(n));
             let faults = (page_faults() - faults) as f64 / ((runs + 1) as u64 * n) as f64;
             Scaling {
                 n,
-                tree: ns_per(&rt, runs, n, || tree_tasks(n)),
-                flat: ns_per(&rt, runs, n, || trivial_tasks(n)),
+                tree,
+                flat,
                 waiting,
                 faults_per_1k: faults * 1000.0,
             }
