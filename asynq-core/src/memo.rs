@@ -30,7 +30,9 @@ pub(crate) struct Memos {
 
 impl fmt::Debug for Memos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Memos").field("functions", &self.tables.len()).finish()
+        f.debug_struct("Memos")
+            .field("functions", &self.tables.len())
+            .finish()
     }
 }
 
@@ -138,15 +140,30 @@ pub fn check_key<K: MemoKey>(key: &K) -> ErasedKey {
 pub fn check_output<T: MemoOutput>() -> Shareable<T> {
     Shareable {
         store: |output| Box::new(output.clone()),
-        load: |stored| stored.downcast_ref::<T>().expect("a memo entry holds its function's output").clone(),
+        load: |stored| {
+            stored
+                .downcast_ref::<T>()
+                .expect("a memo entry holds its function's output")
+                .clone()
+        },
     }
 }
 
 /// The body of a memoized function, shared by calls with equal `key`s; `Id` names the
 /// function (and its generic arguments).
 #[doc(hidden)]
-pub fn memo<Id: 'static, F: Future>(key: Vec<ErasedKey>, share: Shareable<F::Output>, future: F) -> Memo<Id, F> {
-    Memo { key: Some(key), share, role: Role::New, future, _id: PhantomData }
+pub fn memo<Id: 'static, F: Future>(
+    key: Vec<ErasedKey>,
+    share: Shareable<F::Output>,
+    future: F,
+) -> Memo<Id, F> {
+    Memo {
+        key: Some(key),
+        share,
+        role: Role::New,
+        future,
+        _id: PhantomData,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,7 +192,9 @@ pin_project_lite::pin_project! {
 
 impl<Id, F: Future> fmt::Debug for Memo<Id, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Memo").field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("Memo")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 
@@ -188,7 +207,10 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
         let share = &*this.share;
         match *this.role {
             Role::New => {
-                let key = this.key.as_ref().expect("a memo key is kept until the body finishes");
+                let key = this
+                    .key
+                    .as_ref()
+                    .expect("a memo key is kept until the body finishes");
                 let found = with_ctx(|run| {
                     let waiter = run.current_waiter();
                     let table = run.memos.tables.entry(id).or_default();
@@ -218,11 +240,17 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                 }
             }
             Role::Waiter => {
-                let key = this.key.as_ref().expect("a waiting memo call keeps its key");
-                let done = with_ctx(|run| match run.memos.tables.get(&id).and_then(|t| t.get(key)) {
-                    Some(Entry::Done(output)) => Some((share.load)(&**output)),
-                    _ => None,
-                });
+                let key = this
+                    .key
+                    .as_ref()
+                    .expect("a waiting memo call keeps its key");
+                let done =
+                    with_ctx(
+                        |run| match run.memos.tables.get(&id).and_then(|t| t.get(key)) {
+                            Some(Entry::Done(output)) => Some((share.load)(&**output)),
+                            _ => None,
+                        },
+                    );
                 return match done.flatten() {
                     Some(output) => {
                         *this.role = Role::Done;
@@ -239,7 +267,9 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
         if let Some(key) = this.key.take() {
             with_ctx(|run| {
                 let table = run.memos.tables.entry(id).or_default();
-                if let Some(Entry::Running(waiters)) = table.insert(key, Entry::Done((share.store)(&output))) {
+                if let Some(Entry::Running(waiters)) =
+                    table.insert(key, Entry::Done((share.store)(&output)))
+                {
                     waiters.into_iter().for_each(|w| run.nodes.wake(w));
                 }
             });

@@ -17,8 +17,7 @@ mod kw {
 }
 
 /// The accepted options, for messages.
-const EXPECTED: &str =
-    "expected one of: `crate = \"path\"`, `boxed`, `memo`, `allow_sequential`";
+const EXPECTED: &str = "expected one of: `crate = \"path\"`, `boxed`, `memo`, `allow_sequential`";
 
 /// Parsed options; each remembers where it was written.
 #[derive(Default)]

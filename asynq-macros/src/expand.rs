@@ -8,10 +8,10 @@ use syn::visit_mut::VisitMut;
 use syn::{Block, Lifetime, ReturnType, Signature, Type};
 
 use crate::error::Errors;
+use crate::memo::{self, Memo};
 use crate::misuse::Misuse;
 use crate::rewrite::Awaits;
 use crate::sequential::{self, Finding};
-use crate::memo::{self, Memo};
 use crate::{args, boxed, parse, validate};
 
 pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -39,7 +39,12 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
         None => None,
     };
     let memo = match (&args.memo, function.body_mut().is_some()) {
-        (Some(_), true) => Some(memo::prepare(function.sig_mut(), &krate, &output, &mut errors)),
+        (Some(_), true) => Some(memo::prepare(
+            function.sig_mut(),
+            &krate,
+            &output,
+            &mut errors,
+        )),
         (Some((_, span)), false) => {
             errors.push(syn::Error::new(
                 *span,
@@ -57,7 +62,15 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
             None => sequential::find(block),
         };
         Awaits { krate: &krate }.visit_block_mut(block);
-        *block = task_body(&krate, &name, &output, block, boxed.is_some(), memo.as_ref(), &findings);
+        *block = task_body(
+            &krate,
+            &name,
+            &output,
+            block,
+            boxed.is_some(),
+            memo.as_ref(),
+            &findings,
+        );
     }
     // The function is emitted even when there are errors, so that its callers see it and the
     // errors above are the only ones.

@@ -24,7 +24,7 @@ pub(crate) struct Memo {
 }
 
 /// Input:  fn f<T>(a: A, b: B) -> O
-/// Output: fn f<T>(a: A, b: B) -> O where T: 'static
+/// Output: fn f<T: 'static>(a: A, b: B) -> O
 ///         prelude: struct __AsynqMemo;
 ///                  let __asynq_memo_key = vec![check_key(&a), check_key(&b)];
 ///                  let __asynq_memo_share = check_output::<O>();
@@ -64,23 +64,13 @@ pub(crate) fn prepare(
     let output_span = output.span();
     let share = quote_spanned!(Span::mixed_site()=> __asynq_memo_share);
     let check_output = quote_spanned!(output_span=> #krate::__private::check_output::<#output>());
-    // Type parameters name the table, so they must be 'static (as memo keys are).
+    // Type parameters name the table, so they must be 'static (as memo keys are). The bound
+    // goes on the parameter itself: a `where` clause next to inline bounds trips clippy.
     let mut params = Vec::new();
-    let type_params: Vec<_> = sig
-        .generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            GenericParam::Type(t) => Some(t.ident.clone()),
-            _ => None,
-        })
-        .collect();
-    if !type_params.is_empty() {
-        let where_clause = sig.generics.make_where_clause();
-        for ident in &type_params {
-            where_clause
-                .predicates
-                .push(syn::parse_quote!(#ident: 'static));
+    for param in &mut sig.generics.params {
+        if let GenericParam::Type(param) = param {
+            param.bounds.push(syn::parse_quote!('static));
+            let ident = &param.ident;
             params.push(quote!(#ident));
         }
     }
@@ -110,7 +100,8 @@ mod tests {
 
     #[test]
     fn keys_on_every_named_argument_and_bounds_type_parameters() {
-        let mut sig: Signature = syn::parse_quote!(fn f<T: Clone>(self, a: u32, mut b: T) -> String);
+        let mut sig: Signature =
+            syn::parse_quote!(fn f<T: Clone>(self, a: u32, mut b: T) -> String);
         let krate: syn::Path = syn::parse_quote!(::asynq_core);
         let output: Type = syn::parse_quote!(String);
         let mut errors = Errors::default();
@@ -120,10 +111,13 @@ mod tests {
         assert!(prelude.contains("check_key (& self)"), "{prelude}");
         assert!(prelude.contains("check_key (& b)"), "{prelude}");
         assert!(prelude.contains("check_key (& a)"), "{prelude}");
-        assert!(prelude.contains("check_output :: < String > ()"), "{prelude}");
+        assert!(
+            prelude.contains("check_output :: < String > ()"),
+            "{prelude}"
+        );
         assert!(memo.id.to_string().contains("fn () -> (T ,)"));
         let sig = quote!(#sig).to_string();
-        assert!(sig.contains("where T : 'static"), "{sig}");
+        assert!(sig.contains("< T : Clone + 'static >"), "{sig}");
     }
 
     #[test]
@@ -133,7 +127,10 @@ mod tests {
         let mut errors = Errors::default();
         prepare(&mut sig, &krate, &syn::parse_quote!(u32), &mut errors);
         let text = errors.into_compile_errors().to_string();
-        assert!(text.contains("a borrowed `self` cannot be kept as a key"), "{text}");
+        assert!(
+            text.contains("a borrowed `self` cannot be kept as a key"),
+            "{text}"
+        );
         assert!(text.contains("bind this argument to a name"), "{text}");
     }
 }

@@ -220,7 +220,9 @@ fn run_inside(rt: &Runtime) -> Result<u64, Error> {
 
 fn run_async_inside(rt: &Runtime) -> Result<u64, Error> {
     use futures::FutureExt as _;
-    rt.run_async(get(1)).now_or_never().expect("a nested run fails at once")
+    rt.run_async(get(1))
+        .now_or_never()
+        .expect("a nested run fails at once")
 }
 
 #[asynq]
@@ -237,11 +239,21 @@ fn nested_async(rt: &Runtime) -> Result<u64, Error> {
 fn a_run_inside_a_task_is_an_error_naming_the_task() {
     let rt = Runtime::new().with_source(Recorder::new("rec"));
     let err = rt.run(nested(&rt)).unwrap_err();
-    assert!(matches!(err, Error::NestedRun { task } if task.ends_with("test_errors::nested")), "{err:?}");
-    assert!(err.to_string().contains("inside the asynq function `test_errors::nested`"), "{err}");
+    assert!(
+        matches!(err, Error::NestedRun { task } if task.ends_with("test_errors::nested")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("inside the asynq function `test_errors::nested`"),
+        "{err}"
+    );
     assert!(err.to_string().ends_with("await the task instead"));
     // Through run_async polled by hand, too.
-    assert!(matches!(rt.run(nested_async(&rt)), Err(Error::NestedRun { .. })));
+    assert!(matches!(
+        rt.run(nested_async(&rt)),
+        Err(Error::NestedRun { .. })
+    ));
     assert_eq!(rt.run(get(3)).unwrap(), 30);
 }
 

@@ -28,9 +28,18 @@ fn later(k: u64) -> Result<u64, Error> {
 fn equal_arguments_share_one_execution_within_a_run() {
     let rt = Runtime::new().with_source(Recorder::new("rec"));
     let before = EXECUTIONS.load(Ordering::SeqCst);
-    let (a, b, c, d, e) = rt.run((expensive(1), expensive(1), expensive(2), later(1), later(2))).unwrap();
-    assert_eq!((a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap(), e.unwrap()), (101, 101, 201, 101, 201));
-    assert_eq!(EXECUTIONS.load(Ordering::SeqCst) - before, 2, "one execution per distinct argument");
+    let (a, b, c, d, e) = rt
+        .run((expensive(1), expensive(1), expensive(2), later(1), later(2)))
+        .unwrap();
+    assert_eq!(
+        (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap(), e.unwrap()),
+        (101, 101, 201, 101, 201)
+    );
+    assert_eq!(
+        EXECUTIONS.load(Ordering::SeqCst) - before,
+        2,
+        "one execution per distinct argument"
+    );
     let stats = rt.last_stats();
     assert_eq!(stats.rounds, 2);
     assert_eq!(stats.tasks, 7);
@@ -61,7 +70,10 @@ fn lookup<T: Default + Clone + Send>(q: Query, mut suffix: String) -> Row {
 #[test]
 fn struct_keys_and_type_parameters_get_tables_of_their_own() {
     let rt = Runtime::new();
-    let q = Query { table: "users", id: 4 };
+    let q = Query {
+        table: "users",
+        id: 4,
+    };
     let before = GENERIC_EXECUTIONS.load(Ordering::SeqCst);
     let (a, b, c, d) = rt
         .run((
@@ -73,7 +85,11 @@ fn struct_keys_and_type_parameters_get_tables_of_their_own() {
         .unwrap();
     assert_eq!(a, Row("users#4x!".into()));
     assert_eq!((&b, &c, &d), (&a, &a, &Row("users#4y!".into())));
-    assert_eq!(GENERIC_EXECUTIONS.load(Ordering::SeqCst) - before, 3, "(u8, x), (u16, x), (u8, y)");
+    assert_eq!(
+        GENERIC_EXECUTIONS.load(Ordering::SeqCst) - before,
+        3,
+        "(u8, x), (u16, x), (u8, y)"
+    );
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -89,9 +105,15 @@ impl Account {
 #[test]
 fn methods_taking_self_by_value_are_keyed_on_it() {
     let rt = Runtime::new().with_source(Recorder::new("rec"));
-    let (a, b) = rt.run((Account(3).balance(), Account(3).balance())).unwrap();
+    let (a, b) = rt
+        .run((Account(3).balance(), Account(3).balance()))
+        .unwrap();
     assert_eq!((a.unwrap(), b.unwrap()), (30, 30));
-    assert_eq!(rt.last_stats().source("rec").unwrap().requested, 1, "the second call never fetched");
+    assert_eq!(
+        rt.last_stats().source("rec").unwrap().requested,
+        1,
+        "the second call never fetched"
+    );
 }
 
 #[asynq(memo, boxed)]
@@ -103,5 +125,8 @@ fn cyclic(k: u64) -> u64 {
 fn a_memoized_call_waiting_on_itself_is_a_stall_not_a_hang() {
     let err = Runtime::new().run(cyclic(0)).unwrap_err();
     assert!(matches!(err, Error::Stall { .. }), "{err:?}");
-    assert!(err.to_string().contains("waiting: cyclic > cyclic"), "{err}");
+    assert!(
+        err.to_string().contains("waiting: cyclic > cyclic"),
+        "{err}"
+    );
 }
