@@ -31,8 +31,8 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo doc --workspace --no-deps (warnings denied)"
-RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
+step "cargo doc --workspace --no-deps --all-features (warnings denied)"
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --all-features
 
 step "cargo test --workspace"
 cargo test --workspace

@@ -87,8 +87,10 @@
 //! # Crates
 //!
 //! `asynq-core` (this crate) is the runtime and re-exports the [`asynq`] attribute from
-//! [`asynq-macros`](https://docs.rs/asynq-macros); depend on this crate only.
+//! [`asynq-core-macros`](https://docs.rs/asynq-core-macros) (the `asynq-macros/` directory of
+//! the repository); depend on this crate only.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,

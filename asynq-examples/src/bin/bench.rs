@@ -440,7 +440,7 @@ fn main() -> ExitCode {
             let runs = if n <= 10_000 { runs * 3 } else { runs };
             // The tree first: the flat joins' large blocks, once freed, leave the allocator
             // handing out fresh pages for a while.
-            let tree = ns_per(&rt, runs, n, || tree_tasks(n));
+            let tree = ns_per(&rt, runs * 3, n, || tree_tasks(n));
             let flat = ns_per(&rt, runs, n, || trivial_tasks(n));
             let faults = page_faults();
             let waiting = ns_per(&rt, runs, n, || fetching_tasks(n));
