@@ -350,8 +350,12 @@ struct Scaling {
 }
 
 /// Heap bytes per waiting task beyond its future's own state, with `n` tasks waiting.
-fn bytes_per_waiting_task(rt: &Runtime, n: u64) -> f64 {
+///
+/// Each measurement uses a new runtime, so that no buffers kept from an earlier run are
+/// counted as already there.
+fn bytes_per_waiting_task(n: u64) -> f64 {
     let future_state = std::mem::size_of_val(&fetching(0).into_future());
+    let rt = Runtime::new().with_source(Numbers);
     let before = LIVE_BYTES.load(Ordering::Relaxed);
     rt.run(fetching_tasks(n)).expect("the run succeeds");
     let during = BYTES_IN_FETCH.load(Ordering::Relaxed);
@@ -455,12 +459,8 @@ fn main() -> ExitCode {
         })
         .collect();
     let waiting = 100_000;
-    bytes_per_waiting_task(&rt, waiting); // warm-up
-    let bytes = median(
-        (0..5)
-            .map(|_| bytes_per_waiting_task(&rt, waiting))
-            .collect(),
-    );
+    bytes_per_waiting_task(waiting); // warm-up
+    let bytes = median((0..5).map(|_| bytes_per_waiting_task(waiting)).collect());
 
     println!("FEED-1 (A = 10, CPU-bound, in-memory store); medians of interleaved runs");
     println!();
