@@ -230,9 +230,21 @@ pub(crate) struct RunState {
 
 /// A registered source as one run sees it.
 pub(crate) struct SourceSlot {
+    /// The source's type, kept here so that finding a source takes no virtual call.
+    pub(crate) source_type: TypeId,
     pub(crate) source: Arc<dyn ErasedSource>,
     /// Created on the run's first request to the source.
     pub(crate) state: Option<Box<dyn ErasedState>>,
+}
+
+impl SourceSlot {
+    pub(crate) fn new(source: &Arc<dyn ErasedSource>) -> Self {
+        SourceSlot {
+            source_type: source.source_type(),
+            source: Arc::clone(source),
+            state: None,
+        }
+    }
 }
 
 /// What a stalled run's last pass recorded.
@@ -284,9 +296,7 @@ impl RunState {
     /// The index of the registered source of type `type_id`.
     #[inline]
     pub(crate) fn source_index(&self, type_id: TypeId) -> Option<usize> {
-        self.sources
-            .iter()
-            .position(|s| s.source.source_type() == type_id)
+        self.sources.iter().position(|s| s.source_type == type_id)
     }
 
     /// The run's state of source `S`, registered at `index`.
@@ -310,6 +320,7 @@ impl RunState {
     }
 
     /// The waiter for the node being polled.
+    #[inline]
     pub(crate) fn current_waiter(&mut self) -> Waiter {
         let node = self.current_node();
         self.nodes.waiter(node)

@@ -175,14 +175,7 @@ impl Runtime {
     where
         Y: Yieldable,
     {
-        let sources = self
-            .sources
-            .iter()
-            .map(|s| SourceSlot {
-                source: Arc::clone(s),
-                state: None,
-            })
-            .collect();
+        let sources = self.sources.iter().map(SourceSlot::new).collect();
         RunFuture {
             runtime: self,
             root: Box::pin(task.into_future()),

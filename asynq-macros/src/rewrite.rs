@@ -49,6 +49,9 @@ impl VisitMut for Awaits<'_> {
             let identity = quote_spanned!(first=> ::core::convert::identity #identity);
             let args = parens(identity);
             let call = quote_spanned!(first=> #krate::__private::Yieldable::into_future #args);
+            // In parentheses: a call starting with `::` right after a label
+            // (`break 'outer ::asynq_core::..`) would read as the label definition `'outer:`.
+            let call = parens(call);
             let dot = awaited.dot_token;
             let await_token = awaited.await_token;
             *expr = syn::parse_quote!(#call #dot #await_token);

@@ -278,7 +278,6 @@ fn assert_send<T: Send>(_: &T) {}
 // --- Control flow around awaits.
 
 #[asynq]
-#[allow(unused_parens, reason = "the workaround of `known_macro_bugs`")]
 fn control_flow(k: u64) -> Result<u64> {
     // `let else`.
     let Ok(first) = get(k).await else {
@@ -287,8 +286,7 @@ fn control_flow(k: u64) -> Result<u64> {
     // A labeled block with a break value.
     let picked = 'pick: {
         if first > 100 {
-            // Parenthesized: see `known_macro_bugs` at the end of the file.
-            break 'pick (get(1).await?);
+            break 'pick get(1).await?;
         }
         get(2).await?
     };
@@ -519,22 +517,20 @@ fn crate_path_option() {
     assert_eq!(rt().run(through_facade(4)).unwrap(), 40);
 }
 
-// --- Known bugs of the macro, kept here as the cases that fail. Reported to the macro's
-// owners; compile this module (delete the `cfg`) to see them, and move each case into the
-// tests above once it is fixed.
-#[cfg(any())]
-mod known_macro_bugs {
-    use super::*;
+/// `break 'label value.await`: the rewritten operand once started with `::asynq_core`, and
+/// `break 'label ::..` re-parsed as the label definition `'label: ..` (the macro panicked).
+#[asynq]
+fn labeled_break_with_an_awaited_value(k: u64) -> Result<u64> {
+    let v = 'outer: loop {
+        break 'outer get(k).await;
+    };
+    v
+}
 
-    /// `break 'label value.await` makes the attribute panic with "expected loop or block
-    /// expression": the rewritten operand starts with `::asynq_core`, and the re-parsed
-    /// `break 'label ::...` reads as the label definition `'label: ...`. Parenthesizing the
-    /// operand, `break 'label (value.await)`, is the workaround used above.
-    #[asynq]
-    fn labeled_break_with_an_awaited_value(k: u64) -> Result<u64> {
-        let v = 'outer: loop {
-            break 'outer get(k).await;
-        };
-        v
-    }
+#[test]
+fn a_labeled_break_takes_an_awaited_value() {
+    assert_eq!(
+        rt().run(labeled_break_with_an_awaited_value(3)).unwrap(),
+        30
+    );
 }
