@@ -126,15 +126,15 @@ mod tests {
             fn inner() { z.await }
             println!("{}", w.await);
         });
-        let inner = ":: asynq_core :: __private :: Yieldable :: into_future (:: core :: convert :: identity (x)) . await";
+        let inner = "(:: asynq_core :: __private :: Yieldable :: into_future (:: core :: convert :: identity (x))) . await";
         let outer = format!(
-            ":: asynq_core :: __private :: Yieldable :: into_future (:: core :: convert :: identity (f ({inner}))) . await"
+            "(:: asynq_core :: __private :: Yieldable :: into_future (:: core :: convert :: identity (f ({inner})))) . await"
         );
         assert!(out.contains(&outer), "{out}");
         assert!(out.contains("| | y . await"), "{out}");
         assert!(out.contains("fn inner () { z . await }"));
         assert!(out.contains(
-            "println ! (\"{}\" , :: asynq_core :: __private :: Yieldable :: into_future (:: core :: convert :: identity (w)) . await)"
+            "println ! (\"{}\" , (:: asynq_core :: __private :: Yieldable :: into_future (:: core :: convert :: identity (w))) . await)"
         ));
     }
 }
