@@ -9,3 +9,8 @@ pub mod program;
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+// The migration guide's Rust examples too.
+#[doc = include_str!("../../docs/from-python-asynq.md")]
+#[cfg(doctest)]
+pub struct MigrationGuideDoctests;
