@@ -406,8 +406,10 @@ pub(crate) enum Request<V> {
 /// was the largest single cost of a request in the profile of FEED-1 (string keys), and foldhash
 /// hashes them several times faster. The trade-off is DoS resistance: foldhash is seeded
 /// randomly per process and per table, so an attacker cannot precompute colliding keys, but it
-/// is not a keyed cryptographic hash like SipHash. A table lives for one run and holds only
-/// the keys that run's own code asked for.
+/// is not a keyed cryptographic hash like SipHash. A table holds only the keys of one run,
+/// those its own code asked for; its emptied buffers and its seed may serve the next run of
+/// the same source (see [`Spare`]). Where keys come straight from untrusted input and a run
+/// can be made to ask for very many of them, bound that number in the application.
 struct KeyIndex<K> {
     table: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
