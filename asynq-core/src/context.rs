@@ -23,7 +23,8 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::source::{DataSource, ErasedSource, ErasedState, SourceState};
+use crate::cache::{ErasedSource, ErasedState, SourceState};
+use crate::source::DataSource;
 use crate::stats::RunCounters;
 
 /// No node: the parent of the root, the end of a ready list.

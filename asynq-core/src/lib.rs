@@ -99,6 +99,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod cache;
 mod context;
 mod error;
 mod join;

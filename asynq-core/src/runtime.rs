@@ -12,10 +12,11 @@ use std::time::Instant;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 
+use crate::cache::{CallFuture, ErasedSource, Registered};
 use crate::context::{self, Diagnosis, RunState, SourceSlot};
 use crate::error::Error;
 use crate::output::RunOutput;
-use crate::source::{CallFuture, DataSource, ErasedSource, Registered, panic_message};
+use crate::source::{DataSource, panic_message};
 use crate::stats::Stats;
 use crate::yieldable::Yieldable;
 
