@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::cache::{ErasedSource, ErasedState, SourceState};
 use crate::source::DataSource;
+use crate::source_state::{ErasedSource, ErasedState, SourceState};
 use crate::stats::RunCounters;
 
 /// No node: the parent of the root, the end of a ready list.
@@ -300,14 +300,25 @@ impl RunState {
         self.sources.iter().position(|s| s.source_type == type_id)
     }
 
-    /// The run's state of source `S`, registered at `index`.
-    pub(crate) fn source_state<S: DataSource>(&mut self, index: usize) -> &mut SourceState<S> {
-        let slot = &mut self.sources[index];
-        slot.state
+    /// The run's state of source `S` together with the nodes, to wake waiters.
+    pub(crate) fn source_state_and_nodes<S: DataSource>(
+        &mut self,
+        index: usize,
+    ) -> (&mut SourceState<S>, &mut Nodes) {
+        let RunState { sources, nodes, .. } = self;
+        let slot = &mut sources[index];
+        let state = slot
+            .state
             .get_or_insert_with(|| slot.source.new_state(index))
             .as_any_mut()
             .downcast_mut()
-            .expect("a source's run state has the source's type")
+            .expect("a source's run state has the source's type");
+        (state, nodes)
+    }
+
+    /// The run's state of source `S`, registered at `index`.
+    pub(crate) fn source_state<S: DataSource>(&mut self, index: usize) -> &mut SourceState<S> {
+        self.source_state_and_nodes(index).0
     }
 
     /// The node being polled, made now if it has none yet.

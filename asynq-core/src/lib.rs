@@ -99,15 +99,17 @@
     clippy::undocumented_unsafe_blocks
 )]
 
-mod cache;
+pub mod cache;
 mod context;
 mod error;
 mod join;
 mod memo;
+mod mock;
 mod output;
 mod runtime;
 mod scoped;
 mod source;
+mod source_state;
 mod stats;
 mod task;
 pub mod tools;
@@ -121,6 +123,7 @@ pub use crate::join::{
     JoinArray,
 };
 pub use crate::memo::{MemoKey, MemoOutput};
+pub use crate::mock::Mock;
 pub use crate::output::RunOutput;
 pub use crate::runtime::{RunFuture, RunResult, Runtime, WithStats};
 pub use crate::scoped::{

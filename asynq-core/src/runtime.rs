@@ -12,11 +12,12 @@ use std::time::Instant;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 
-use crate::cache::{CallFuture, ErasedSource, Registered};
 use crate::context::{self, Diagnosis, RunState, SourceSlot};
 use crate::error::Error;
+use crate::mock::Mock;
 use crate::output::RunOutput;
 use crate::source::{DataSource, panic_message};
+use crate::source_state::{CallFuture, ErasedSource, Registered};
 use crate::stats::Stats;
 use crate::yieldable::Yieldable;
 
@@ -100,8 +101,18 @@ impl Runtime {
     /// Register `source`; tasks reach it by its type with `S::load(key)`.
     ///
     /// A second source of the same type replaces the first.
-    pub fn with_source<S: DataSource>(mut self, source: S) -> Self {
-        let registered: Arc<dyn ErasedSource> = Arc::new(Registered::new(source));
+    pub fn with_source<S: DataSource>(self, source: S) -> Self {
+        self.register(Arc::new(Registered::new(source)))
+    }
+
+    /// Register a test double in place of source `S`: tasks that load from `S` get the
+    /// mock's answers, batched, deduplicated and cached as `S`'s would be. It replaces a
+    /// source (or mock) of type `S` registered before; see [`Mock`].
+    pub fn with_mock<S: DataSource>(self, mock: Mock<S>) -> Self {
+        self.register(Arc::new(Registered::mock(mock)))
+    }
+
+    fn register(mut self, registered: Arc<dyn ErasedSource>) -> Self {
         match self
             .sources
             .iter_mut()
@@ -113,11 +124,19 @@ impl Runtime {
         self
     }
 
-    /// The registered source of type `S`, if any (to read its own counters, say).
+    /// The registered source of type `S`, if any (to read its own counters, say); `None`
+    /// when a [`Mock`] stands in for it.
     pub fn source<S: DataSource>(&self) -> Option<&S> {
         self.sources
             .iter()
             .find_map(|s| s.as_any().downcast_ref::<S>())
+    }
+
+    /// The [`Mock`] registered in place of source `S`, if any, to read the calls it got.
+    pub fn mock<S: DataSource>(&self) -> Option<&Mock<S>> {
+        self.sources
+            .iter()
+            .find_map(|s| s.as_any().downcast_ref::<Mock<S>>())
     }
 
     /// Run `task` to completion on this thread, blocking it while sources fetch.
@@ -184,6 +203,7 @@ impl Runtime {
             calls: FuturesUnordered::new(),
             scratch: Vec::new(),
             started: None,
+            primes: Vec::new(),
             diagnosing: false,
             finished: false,
         }
@@ -209,10 +229,15 @@ pub struct RunFuture<'rt, F: Future> {
     calls: FuturesUnordered<CallFuture>,
     scratch: Vec<CallFuture>,
     started: Option<Instant>,
+    /// Values to put in the run's cache before it starts; see [`RunFuture::prime`].
+    primes: Vec<Prime>,
     /// The last pass polled every unfinished future to describe a suspected stall.
     diagnosing: bool,
     finished: bool,
 }
+
+/// A value to put in a run's cache: applied to the run's state at its first poll.
+type Prime = Box<dyn FnOnce(&mut RunState) -> Result<(), Error> + Send>;
 
 impl<F: Future> fmt::Debug for RunFuture<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -230,6 +255,64 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         WithStats { run: self }
     }
 
+    /// The same run with `entries` of source `S` in its cache from the start: tasks that ask
+    /// for those keys get the values at once, and they are never sent.
+    ///
+    /// For values the caller has already (from a write it just made, or from a page rendered
+    /// before); see also [`cache::prime`](crate::cache::prime), which does the same from
+    /// inside a task. The run fails with [`Error::NoSource`] if `S` is not registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynq_core::{asynq, DataSource, Error, Runtime};
+    /// # struct Names;
+    /// # impl DataSource for Names {
+    /// #     type Key = u64; type Value = String; type Error = std::convert::Infallible;
+    /// #     async fn fetch(&self, k: &[u64]) -> Result<Vec<(u64, String)>, Self::Error> {
+    /// #         Ok(k.iter().map(|&k| (k, format!("user{k}"))).collect())
+    /// #     }
+    /// # }
+    ///
+    /// #[asynq]
+    /// fn names() -> Result<(String, String), Error> {
+    ///     let (a, b) = (Names::load(1), Names::load(2)).await;
+    ///     Ok((a?, b?))
+    /// }
+    ///
+    /// let rt = Runtime::new().with_source(Names);
+    /// let run = rt.run_async(names()).prime::<Names>([(1, "ada".to_owned())]);
+    /// assert_eq!(run.wait()?, ("ada".to_owned(), "user2".to_owned()));
+    /// assert_eq!(rt.last_stats().keys(), 1); // only key 2 was fetched
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn prime<S: DataSource>(
+        mut self,
+        entries: impl IntoIterator<Item = (S::Key, S::Value)>,
+    ) -> Self {
+        let entries: Vec<(S::Key, S::Value)> = entries.into_iter().collect();
+        self.primes.push(Box::new(move |run: &mut RunState| {
+            crate::cache::apply::<S>(run, |state, nodes| {
+                for (key, value) in entries {
+                    state.prime(key, value, nodes);
+                }
+            })
+        }));
+        self
+    }
+
+    /// Run to completion on this thread, blocking it: what [`Runtime::run`] does with a run
+    /// prepared by [`Runtime::run_async`] (and [`prime`](RunFuture::prime)d, say).
+    pub fn wait(self) -> RunResult<F::Output>
+    where
+        F::Output: RunOutput,
+    {
+        if let Some(task) = context::current_task() {
+            return Err(Error::NestedRun { task }.into());
+        }
+        futures::executor::block_on(self)
+    }
+
     /// The scheduler loop (DESIGN.md, "Execution model").
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Error>> {
         assert!(!self.finished, "a run polled after it finished");
@@ -237,6 +320,11 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             return Poll::Ready(Err(Error::NestedRun { task }));
         }
         self.started.get_or_insert_with(Instant::now);
+        for prime in std::mem::take(&mut self.primes) {
+            if let Err(error) = prime(self.state.get_mut()) {
+                return Poll::Ready(Err(error));
+            }
+        }
         loop {
             if self.calls.is_empty() {
                 // 1. Run every runnable task until each is finished or waiting.

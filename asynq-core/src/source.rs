@@ -9,9 +9,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::cache::Request;
 use crate::context::with_ctx;
 use crate::error::Error;
+use crate::source_state::Request;
 use crate::yieldable::Yieldable;
 
 /// A store that answers many keys in one call: a table, a cache server, a service.
@@ -126,6 +126,16 @@ pub trait DataSource: Send + Sync + 'static {
         None
     }
 
+    /// Whether the run keeps this source's answers for later requests; true by default.
+    ///
+    /// Return `false` for values that must always be fresh (a counter, a lock, a clock): the
+    /// keys of one round are still deduplicated into one call, but a key asked for again in a
+    /// later round of the same run is fetched again. Failures are never kept, whatever this
+    /// says. Values primed with [`cache::prime`](crate::cache::prime) are kept until cleared.
+    fn caches_answers(&self) -> bool {
+        true
+    }
+
     /// A request for one key: await it in an asynq function to get
     /// `Result<Self::Value, asynq_core::Error>`.
     fn load(key: Self::Key) -> Load<Self>
@@ -149,7 +159,11 @@ pub trait DataSource: Send + Sync + 'static {
 }
 
 /// The last segment of a type's path, generic arguments kept (`Users`, `Kv<String>`).
-fn short_type_name<T: ?Sized>() -> &'static str {
+/// What one call of [`DataSource::fetch`] returns.
+pub(crate) type FetchOutput<S> =
+    Result<Vec<(<S as DataSource>::Key, <S as DataSource>::Value)>, <S as DataSource>::Error>;
+
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
     let full = std::any::type_name::<T>();
     let end = full.find('<').unwrap_or(full.len());
     match full[..end].rfind("::") {
