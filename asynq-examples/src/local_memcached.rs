@@ -53,35 +53,49 @@ pub struct LocalMemcached {
 impl LocalMemcached {
     /// Start a server on a free port of 127.0.0.1 and wait until it accepts connections.
     pub fn start() -> io::Result<LocalMemcached> {
+        let mut last = None;
+        // Another process may take the free port before memcached binds it: try a few.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let mut server = LocalMemcached {
+                child: None,
+                addr: format!("127.0.0.1:{port}"),
+            };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("memcached did not start")))
+    }
+
+    /// Stop the server and start a fresh, empty one on the same port (as a crash and restart
+    /// would).
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    /// Start memcached on our address and wait until it answers.
+    fn spawn(&mut self) -> io::Result<()> {
         let binary = binary().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
                 "the memcached binary is not installed; `apt-get install memcached` provides it",
             )
         })?;
-        let mut last = None;
-        // Another process may take the free port before memcached binds it: try a few.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            let addr = format!("127.0.0.1:{port}");
-            let child = Command::new(&binary)
-                .args(["-l", "127.0.0.1", "-p", &port.to_string()])
-                // No UDP, one worker thread, 64 MB; `-u` lets it start as root.
-                .args(["-U", "0", "-t", "1", "-m", "64", "-u", "root"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?;
-            let mut server = LocalMemcached {
-                child: Some(child),
-                addr,
-            };
-            match server.wait_ready(Duration::from_secs(10)) {
-                Ok(()) => return Ok(server),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::other("memcached did not start")))
+        let port = self.addr.rsplit(':').next().unwrap_or_default().to_string();
+        let child = Command::new(binary)
+            .args(["-l", "127.0.0.1", "-p", &port])
+            // No UDP, one worker thread, 64 MB; `-u` lets it start as root.
+            .args(["-U", "0", "-t", "1", "-m", "64", "-u", "root"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        self.wait_ready(Duration::from_secs(10))
     }
 
     /// Wait until our server answers on its port. The server that answers must report our

@@ -192,3 +192,23 @@ fn a_server_that_never_answers_times_out_instead_of_hanging() {
     drop(mc); // closes the connection: the silent server's thread ends
     silent.join().unwrap();
 }
+
+#[test]
+fn pooled_connections_to_a_restarted_server_are_replaced() {
+    let Some(mut servers) = start_or_skip(1, "memcached restart") else {
+        return;
+    };
+    let mc = Memcached::new([servers[0].addr()]).unwrap();
+    let keys = vec!["a".to_string(), "b".to_string()];
+    mc.set_multi([("a", "1"), ("b", "2")]).unwrap();
+    let got = mc.get_multi(&keys);
+    assert_eq!(got, [Ok(Some("1".into())), Ok(Some("2".into()))]);
+
+    // The pooled connection now leads to a dead process; the new server is empty.
+    servers[0].restart().unwrap();
+    let got = mc.get_multi(&keys);
+    assert_eq!(got, [Ok(None), Ok(None)], "reconnected, not an error");
+    mc.set_multi([("a", "one")]).unwrap();
+    assert_eq!(mc.get_multi(&keys)[0], Ok(Some("one".into())));
+    assert_eq!(mc.calls(), 3);
+}
