@@ -39,8 +39,9 @@ use crate::offload::offload;
 /// The SQLite bindings these sources are built on, for implementing [`Table::read`].
 pub use rusqlite;
 
-/// Distinct statements a connection keeps prepared: 16 padded sizes for each of a few sources.
-const STATEMENT_CACHE: usize = 64;
+/// Distinct statements a connection keeps prepared: the 16 padded sizes of each of up to 8
+/// sources (the profile page has 5).
+const STATEMENT_CACHE: usize = 128;
 
 /// A query over an SQLite table, looked up by one key column: what a source of [`Sqlite`] or
 /// [`SqliteGroups`] sends.
