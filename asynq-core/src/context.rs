@@ -227,6 +227,8 @@ pub(crate) struct RunState {
     pub(crate) diagnose: Option<Diagnosis>,
     /// Executions of `#[asynq(memo)]` functions in this run.
     pub(crate) memos: crate::memo::Memos,
+    /// Per-function figures, when the runtime collects them.
+    pub(crate) profile: Option<crate::stats::Profiler>,
 }
 
 /// A registered source as one run sees it.
@@ -236,6 +238,8 @@ pub(crate) struct SourceSlot {
     pub(crate) source: Arc<dyn ErasedSource>,
     /// Created on the run's first request to the source.
     pub(crate) state: Option<Box<dyn ErasedState>>,
+    /// The source's request count when the last round was sent (for per-round figures).
+    pub(crate) requested_seen: usize,
 }
 
 impl SourceSlot {
@@ -244,6 +248,7 @@ impl SourceSlot {
             source_type: source.source_type(),
             source: Arc::clone(source),
             state: None,
+            requested_seen: 0,
         }
     }
 }
@@ -252,10 +257,13 @@ impl SourceSlot {
 #[derive(Debug, Default)]
 pub(crate) struct Diagnosis {
     pub(crate) stack: Vec<&'static str>,
-    /// Paths of innermost waiting tasks, outermost first.
+    /// Innermost waiting tasks, each as its path from the root and what it waits on:
+    /// `page > profile > stuck: waits on ...`.
     pub(crate) waiting: Vec<String>,
     /// Length of `waiting` when each frame of `stack` was entered.
     pub(crate) marks: Vec<usize>,
+    /// What the innermost task polled last waits on, said by the future it awaits.
+    pub(crate) note: Option<String>,
 }
 
 impl Diagnosis {
@@ -263,6 +271,12 @@ impl Diagnosis {
     pub(crate) fn enter(&mut self, task: &'static str) {
         self.stack.push(task);
         self.marks.push(self.waiting.len());
+        self.note = None;
+    }
+
+    /// What the task being polled waits on (a fetch, a memoized call).
+    pub(crate) fn waits_on(&mut self, what: String) {
+        self.note = Some(what);
     }
 
     /// The task polled last ends its poll; record it if it waits and nothing inside it did.
@@ -274,8 +288,14 @@ impl Diagnosis {
                 .iter()
                 .map(|t| t.rsplit("::").next().unwrap_or(t))
                 .collect();
-            self.waiting.push(path.join(" > "));
+            let note = self.note.take().unwrap_or_else(|| {
+                "waits on a future that is neither an asynq task nor a fetch, so nothing \
+                 will wake it"
+                    .to_owned()
+            });
+            self.waiting.push(format!("{}: {note}", path.join(" > ")));
         }
+        self.note = None;
         self.stack.pop();
     }
 }
@@ -291,6 +311,7 @@ impl RunState {
             counters: RunCounters::default(),
             diagnose: None,
             memos: crate::memo::Memos::default(),
+            profile: None,
         }
     }
 

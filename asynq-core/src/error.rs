@@ -66,8 +66,8 @@ pub enum Error {
     },
     /// Nothing was runnable and nothing was being fetched, yet the root task had not finished.
     Stall {
-        /// The innermost waiting asynq functions, each as a path from the root
-        /// (`feed > question > answer`).
+        /// The innermost waiting asynq functions, each as its path from the root and what it
+        /// waits on (`page > profile > stuck: waits on ...`). `Display` shows them as a tree.
         waiting: Vec<String>,
     },
     /// `Runtime::run` was called from inside a task of a run in progress on the same thread.
@@ -118,12 +118,10 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "the run stalled: nothing is runnable and nothing is being fetched, \
-                     yet {} asynq function(s) still wait",
+                     yet {} asynq function(s) still wait:",
                     waiting.len()
                 )?;
-                for path in waiting.iter().take(STALL_LIST) {
-                    write!(f, "\n  waiting: {path}")?;
-                }
+                write_tree(f, waiting.iter().take(STALL_LIST))?;
                 if waiting.len() > STALL_LIST {
                     write!(f, "\n  ... and {} more", waiting.len() - STALL_LIST)?;
                 }
@@ -144,6 +142,35 @@ impl fmt::Display for Error {
             }
         }
     }
+}
+
+/// Paths `a > b > c: note` as an indented tree, shared prefixes written once.
+fn write_tree<'a>(
+    f: &mut fmt::Formatter<'_>,
+    paths: impl Iterator<Item = &'a String>,
+) -> fmt::Result {
+    let mut previous: Vec<&str> = Vec::new();
+    for path in paths {
+        let (path, note) = match path.split_once(": ") {
+            Some((path, note)) => (path, Some(note)),
+            None => (path.as_str(), None),
+        };
+        let segments: Vec<&str> = path.split(" > ").collect();
+        let shared = previous
+            .iter()
+            .zip(&segments)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(segments.len().saturating_sub(1));
+        for (depth, segment) in segments.iter().enumerate().skip(shared) {
+            write!(f, "\n  {:indent$}{segment}", "", indent = 2 * depth)?;
+        }
+        if let Some(note) = note {
+            write!(f, " ({note})")?;
+        }
+        previous = segments;
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Error {
@@ -191,12 +218,28 @@ mod tests {
 
     #[test]
     fn stall_message_is_cut_to_a_readable_size() {
-        let waiting = (0..25).map(|i| format!("root > f{i}")).collect();
+        let waiting = (0..25).map(|i| format!("root > f{i}: note {i}")).collect();
         let msg = Error::Stall { waiting }.to_string();
         assert!(msg.contains("25 asynq function(s)"));
-        assert!(msg.contains("waiting: root > f9"));
-        assert!(!msg.contains("waiting: root > f10"));
+        assert!(
+            msg.contains("\n  root\n    f0 (note 0)\n    f1 (note 1)"),
+            "{msg}"
+        );
+        assert!(msg.contains("\n    f9 (note 9)"));
+        assert!(!msg.contains("f10"));
         assert!(msg.ends_with("... and 15 more"));
+    }
+
+    #[test]
+    fn stall_message_is_a_tree() {
+        let waiting = vec![
+            "page > left > a: waits on x".to_owned(),
+            "page > left > b: waits on y".to_owned(),
+            "page > right: waits on z".to_owned(),
+        ];
+        let msg = Error::Stall { waiting }.to_string();
+        let tree = "\n  page\n    left\n      a (waits on x)\n      b (waits on y)\n    right (waits on z)";
+        assert!(msg.ends_with(tree), "{msg}");
     }
 
     #[test]

@@ -244,6 +244,15 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                     .key
                     .as_ref()
                     .expect("a waiting memo call keeps its key");
+                with_ctx(|run| {
+                    if let Some(diagnosis) = &mut run.diagnose {
+                        diagnosis.waits_on(
+                            "waits for the call with the same arguments that runs first \
+                             (#[asynq(memo)]); a call that waits on itself never finishes"
+                                .to_owned(),
+                        );
+                    }
+                });
                 let done =
                     with_ctx(
                         |run| match run.memos.tables.get(&id).and_then(|t| t.get(key)) {

@@ -7,7 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
@@ -18,7 +18,7 @@ use crate::mock::Mock;
 use crate::output::RunOutput;
 use crate::source::{DataSource, panic_message};
 use crate::source_state::{CallFuture, ErasedSource, Registered};
-use crate::stats::Stats;
+use crate::stats::{RoundSourceStats, RoundStats, Stats};
 use crate::yieldable::Yieldable;
 
 /// What [`Runtime::run`] returns for a root task with output `T`: see [`RunOutput`].
@@ -62,6 +62,7 @@ pub type RunResult<T> = Result<<T as RunOutput>::Value, <T as RunOutput>::Error>
 pub struct Runtime {
     sources: Vec<Arc<dyn ErasedSource>>,
     last_stats: Mutex<Stats>,
+    function_stats: bool,
 }
 
 impl Default for Runtime {
@@ -76,6 +77,7 @@ impl Clone for Runtime {
         Runtime {
             sources: self.sources.clone(),
             last_stats: Mutex::default(),
+            function_stats: self.function_stats,
         }
     }
 }
@@ -95,7 +97,39 @@ impl Runtime {
         Runtime {
             sources: Vec::new(),
             last_stats: Mutex::default(),
+            function_stats: false,
         }
+    }
+
+    /// Collect per-function figures in every run: tasks, polls and self time of each asynq
+    /// function, in [`Stats::functions`]. Off by default: it reads the clock twice per poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynq_core::{asynq, Runtime};
+    ///
+    /// #[asynq]
+    /// fn leaf(x: u32) -> u32 {
+    ///     x + 1
+    /// }
+    ///
+    /// #[asynq]
+    /// fn root() -> u32 {
+    ///     let xs = (0..3).map(leaf).collect::<Vec<_>>().await;
+    ///     xs.into_iter().sum()
+    /// }
+    ///
+    /// let rt = Runtime::new().with_function_stats(true);
+    /// assert_eq!(rt.run(root()).unwrap(), 6);
+    /// let stats = rt.last_stats();
+    /// let leaf = stats.functions.iter().find(|f| f.name.ends_with("::leaf")).unwrap();
+    /// assert_eq!((leaf.tasks, leaf.polls), (3, 3));
+    /// println!("{stats}"); // the functions table comes last
+    /// ```
+    pub fn with_function_stats(mut self, on: bool) -> Self {
+        self.function_stats = on;
+        self
     }
 
     /// Register `source`; tasks reach it by its type with `S::load(key)`.
@@ -196,10 +230,20 @@ impl Runtime {
         Y: Yieldable,
     {
         let sources = self.sources.iter().map(SourceSlot::new).collect();
+        let mut state = RunState::new(sources);
+        if self.function_stats {
+            state.profile = Some(Default::default());
+        }
         RunFuture {
             runtime: self,
             root: Box::pin(task.into_future()),
-            state: Box::new(RefCell::new(RunState::new(sources))),
+            state: Box::new(RefCell::new(state)),
+            per_round: Vec::new(),
+            round: None,
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!("asynq.run"),
+            #[cfg(feature = "tracing")]
+            round_span: None,
             calls: FuturesUnordered::new(),
             scratch: Vec::new(),
             started: None,
@@ -231,6 +275,14 @@ pub struct RunFuture<'rt, F: Future> {
     started: Option<Instant>,
     /// Values to put in the run's cache before it starts; see [`RunFuture::prime`].
     primes: Vec<Prime>,
+    /// Figures of the rounds so far.
+    per_round: Vec<RoundStats>,
+    /// The round in flight: its figures, the source index of each, and when it was sent.
+    round: Option<(RoundStats, Vec<usize>, Instant)>,
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+    #[cfg(feature = "tracing")]
+    round_span: Option<tracing::Span>,
     /// The last pass polled every unfinished future to describe a suspected stall.
     diagnosing: bool,
     finished: bool,
@@ -320,6 +372,8 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             return Poll::Ready(Err(Error::NestedRun { task }));
         }
         self.started.get_or_insert_with(Instant::now);
+        #[cfg(feature = "tracing")]
+        let _run = self.span.clone().entered();
         for prime in std::mem::take(&mut self.primes) {
             if let Err(error) = prime(self.state.get_mut()) {
                 return Poll::Ready(Err(error));
@@ -345,13 +399,42 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                     }
                 }
                 // 2. Nothing runnable: send every pending key, one call per source and chunk.
+                #[cfg(feature = "tracing")]
+                let round_span = tracing::debug_span!(
+                    "asynq.round",
+                    round = self.state.get_mut().counters.rounds + 1,
+                    calls = tracing::field::Empty
+                );
+                #[cfg(feature = "tracing")]
+                let entered = round_span.enter();
                 let state = self.state.get_mut();
                 let mut started = 0;
-                for slot in &mut state.sources {
-                    if let Some(source) = slot.state.as_mut().filter(|s| s.has_pending()) {
+                let mut round = RoundStats::default();
+                let mut indices = Vec::new();
+                for (index, slot) in state.sources.iter_mut().enumerate() {
+                    let Some(source) = slot.state.as_mut() else {
+                        continue;
+                    };
+                    let (requested, keys, calls) = source.counts();
+                    if source.has_pending() {
                         started += source.start_calls(&mut self.scratch);
                     }
+                    let (_, keys_after, calls_after) = source.counts();
+                    let asked = requested - slot.requested_seen;
+                    slot.requested_seen = requested;
+                    if asked > 0 || calls_after > calls {
+                        round.sources.push(RoundSourceStats {
+                            name: Arc::clone(slot.source.name()),
+                            requested: asked,
+                            keys: keys_after - keys,
+                            calls: calls_after - calls,
+                            wall: Duration::ZERO,
+                        });
+                        indices.push(index);
+                    }
                 }
+                #[cfg(feature = "tracing")]
+                drop(entered);
                 if started == 0 {
                     // 4. Nothing pending either: a stall. Poll everything once more to say
                     // who waits (a future woken by something else may also finish now).
@@ -369,6 +452,12 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                     state.diagnose = None;
                 }
                 state.counters.rounds += 1;
+                self.round = Some((round, indices, Instant::now()));
+                #[cfg(feature = "tracing")]
+                {
+                    round_span.record("calls", started);
+                    self.round_span = Some(round_span);
+                }
                 self.calls.extend(self.scratch.drain(..));
             }
             // 3. Apply answers as calls finish; the round ends when all have.
@@ -380,6 +469,18 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                         .as_mut()
                         .expect("a call's source has run state");
                     source.complete(done.payload, &mut state.nodes);
+                    if let Some((round, indices, sent)) = &mut self.round {
+                        if let Some(i) = indices.iter().position(|&i| i == done.source) {
+                            round.sources[i].wall = sent.elapsed();
+                        }
+                        if self.calls.is_empty() {
+                            round.wall = sent.elapsed();
+                            let (round, _, _) = self.round.take().expect("a round in flight");
+                            self.per_round.push(round);
+                            #[cfg(feature = "tracing")]
+                            self.round_span.take();
+                        }
+                    }
                 }
                 Poll::Ready(None) => {}
                 Poll::Pending => return Poll::Pending,
@@ -399,6 +500,12 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                 .iter()
                 .filter_map(|s| s.state.as_ref().map(|s| s.stats()))
                 .collect(),
+            per_round: std::mem::take(&mut self.per_round),
+            functions: state
+                .profile
+                .as_mut()
+                .map(|p| p.finish())
+                .unwrap_or_default(),
             elapsed: self.started.map(|t| t.elapsed()).unwrap_or_default(),
         };
         *self

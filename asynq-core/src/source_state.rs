@@ -176,6 +176,8 @@ pub(crate) trait ErasedState: Send {
     /// Apply the answer of one call, waking the waiters of its keys.
     fn complete(&mut self, done: Box<dyn Any + Send>, nodes: &mut Nodes);
     fn stats(&self) -> SourceStats;
+    /// Requests, keys sent and calls so far, for per-round figures.
+    fn counts(&self) -> (usize, usize, usize);
 }
 
 /// One call to a source, in flight.
@@ -371,6 +373,8 @@ impl<S: DataSource> SourceState<S> {
             Some(slot) => match &mut self.slots[slot as usize] {
                 Slot::Ready(v) => {
                     self.stats.cache_hits += 1;
+                    #[cfg(feature = "tracing")]
+                    tracing::trace!(source = %self.name, "asynq.cache_hit");
                     Request::Done(Ok(v.clone()))
                 }
                 Slot::Failed(err) => {
@@ -451,7 +455,9 @@ impl<S: DataSource> SourceState<S> {
         let fetcher = self.fetcher.clone();
         let index = self.index;
         let timeout = fetcher.fetch_timeout();
-        calls.push(Box::pin(async move {
+        #[cfg(feature = "tracing")]
+        let span = tracing::debug_span!("asynq.fetch", source = %self.name, keys = keys.len());
+        let call = async move {
             // `fetch` is called inside `catch_unwind` too: one that panics before it
             // returns its future fails its keys like one that panics while polled.
             let fetch = AssertUnwindSafe(async { fetcher.fetch(&keys).await })
@@ -477,7 +483,10 @@ impl<S: DataSource> SourceState<S> {
                 source: index,
                 payload: Box::new(finished),
             }
-        }));
+        };
+        #[cfg(feature = "tracing")]
+        let call = tracing::Instrument::instrument(call, span);
+        calls.push(Box::pin(call));
     }
 
     /// Put `value` in the run's cache for `key`, resolving the tasks waiting on it.
@@ -636,6 +645,10 @@ impl<S: DataSource> ErasedState for SourceState<S> {
 
     fn stats(&self) -> SourceStats {
         self.stats.clone()
+    }
+
+    fn counts(&self) -> (usize, usize, usize) {
+        (self.stats.requested, self.stats.keys, self.stats.calls)
     }
 }
 

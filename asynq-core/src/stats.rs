@@ -54,8 +54,55 @@ pub struct Stats {
     pub polls: usize,
     /// Per source the run used, in registration order.
     pub sources: Vec<SourceStats>,
+    /// Per round, in order: what each source was asked, sent and how long it took.
+    pub per_round: Vec<RoundStats>,
+    /// Per asynq function, the most self time first; empty unless the runtime was built with
+    /// [`with_function_stats`](crate::Runtime::with_function_stats).
+    pub functions: Vec<FunctionStats>,
     /// Wall time of the run, from first poll to completion.
     pub elapsed: Duration,
+}
+
+/// Figures of one round of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoundStats {
+    /// The sources called (or asked and answered from the cache) in the round.
+    pub sources: Vec<RoundSourceStats>,
+    /// Wall time from sending the round's calls to the last answer.
+    pub wall: Duration,
+}
+
+/// Figures of one source in one round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoundSourceStats {
+    /// The source's [`name`](crate::DataSource::name).
+    pub name: Arc<str>,
+    /// Requests made by tasks since the previous round (answered from the cache, coalesced,
+    /// or sent).
+    pub requested: usize,
+    /// Keys sent: the requests left after deduplication and the cache.
+    pub keys: usize,
+    /// Calls of `fetch`.
+    pub calls: usize,
+    /// Wall time from sending the round's calls to this source's last answer.
+    pub wall: Duration,
+}
+
+/// Figures of one asynq function in one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FunctionStats {
+    /// The function's path (`my_crate::pages::profile`).
+    pub name: &'static str,
+    /// Tasks of the function that started.
+    pub tasks: usize,
+    /// Polls of those tasks: starts and resumptions.
+    pub polls: usize,
+    /// Time spent in the function's own code: its polls, minus the polls of the asynq
+    /// functions it awaited within them. Never the time it waited for fetches.
+    pub self_time: Duration,
 }
 
 /// Figures of one source in one run.
@@ -127,7 +174,7 @@ impl fmt::Display for Stats {
             self.elapsed.as_secs_f64() * 1e3
         )?;
         if self.sources.is_empty() {
-            return Ok(());
+            return self.fmt_functions(f);
         }
         let width = self
             .sources
@@ -148,7 +195,129 @@ impl fmt::Display for Stats {
                 s.name, s.calls, s.keys, s.requested, s.cache_hits, s.coalesced, s.failed
             )?;
         }
+        if !self.per_round.is_empty() {
+            write!(
+                f,
+                "\n  {:>5}  {:<width$}  {:>9}  {:>8}  {:>6}  {:>9}",
+                "round", "source", "requested", "sent", "calls", "wall ms"
+            )?;
+            // A long run shows its first and last rounds.
+            let n = self.per_round.len();
+            for (i, round) in self.per_round.iter().enumerate() {
+                if n > ROUNDS_SHOWN && i == ROUNDS_SHOWN / 2 {
+                    write!(
+                        f,
+                        "\n  {:>5}  ({} rounds not shown)",
+                        "...",
+                        n - ROUNDS_SHOWN
+                    )?;
+                }
+                if n > ROUNDS_SHOWN && i >= ROUNDS_SHOWN / 2 && i < n - ROUNDS_SHOWN / 2 {
+                    continue;
+                }
+                for s in &round.sources {
+                    write!(
+                        f,
+                        "\n  {:>5}  {:<width$}  {:>9}  {:>8}  {:>6}  {:>9.3}",
+                        i + 1,
+                        s.name,
+                        s.requested,
+                        s.keys,
+                        s.calls,
+                        s.wall.as_secs_f64() * 1e3
+                    )?;
+                }
+            }
+        }
+        self.fmt_functions(f)
+    }
+}
+
+/// Rounds listed by `Stats`' `Display`; the middle of a longer run is elided.
+const ROUNDS_SHOWN: usize = 10;
+/// Functions listed by `Stats`' `Display`, the most self time first.
+const FUNCTIONS_SHOWN: usize = 10;
+
+impl Stats {
+    fn fmt_functions(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.functions.is_empty() {
+            return Ok(());
+        }
+        let width = self
+            .functions
+            .iter()
+            .take(FUNCTIONS_SHOWN)
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0)
+            .max("function".len());
+        write!(
+            f,
+            "\n  {:<width$}  {:>8}  {:>8}  {:>9}",
+            "function", "tasks", "polls", "self ms"
+        )?;
+        for s in self.functions.iter().take(FUNCTIONS_SHOWN) {
+            write!(
+                f,
+                "\n  {:<width$}  {:>8}  {:>8}  {:>9.3}",
+                s.name,
+                s.tasks,
+                s.polls,
+                s.self_time.as_secs_f64() * 1e3
+            )?;
+        }
+        if self.functions.len() > FUNCTIONS_SHOWN {
+            write!(
+                f,
+                "\n  ... and {} more functions",
+                self.functions.len() - FUNCTIONS_SHOWN
+            )?;
+        }
         Ok(())
+    }
+}
+
+/// Per-function figures of a run, when the runtime collects them.
+#[derive(Debug, Default)]
+pub(crate) struct Profiler {
+    functions: std::collections::HashMap<&'static str, FunctionStats>,
+    /// Per poll in progress: when it started, and the time of the polls nested in it.
+    stack: Vec<(std::time::Instant, Duration)>,
+}
+
+impl Profiler {
+    /// A task of `name` starts a poll.
+    pub(crate) fn enter(&mut self, name: &'static str, first: bool) {
+        let stats = self.functions.entry(name).or_insert(FunctionStats {
+            name,
+            tasks: 0,
+            polls: 0,
+            self_time: Duration::ZERO,
+        });
+        stats.tasks += usize::from(first);
+        stats.polls += 1;
+        self.stack.push((std::time::Instant::now(), Duration::ZERO));
+    }
+
+    /// The poll of `name` that started last ends.
+    pub(crate) fn exit(&mut self, name: &'static str) {
+        let Some((start, nested)) = self.stack.pop() else {
+            return;
+        };
+        let total = start.elapsed();
+        if let Some(stats) = self.functions.get_mut(name) {
+            stats.self_time += total.saturating_sub(nested);
+        }
+        if let Some((_, parent_nested)) = self.stack.last_mut() {
+            *parent_nested += total;
+        }
+    }
+
+    /// The figures, the most self time first.
+    pub(crate) fn finish(&mut self) -> Vec<FunctionStats> {
+        let mut functions: Vec<FunctionStats> = self.functions.drain().map(|(_, s)| s).collect();
+        functions.sort_by(|a, b| b.self_time.cmp(&a.self_time).then(a.name.cmp(b.name)));
+        functions
     }
 }
 

@@ -130,14 +130,24 @@ impl<F: Future> Future for TaskFuture<F> {
             if let Some(diagnosis) = &mut run.diagnose {
                 diagnosis.enter(name);
             }
+            if let Some(profile) = &mut run.profile {
+                profile.enter(name, first);
+            }
             std::mem::replace(&mut run.task, name)
         });
-        let poll = this.future.poll(cx);
+        let poll = {
+            #[cfg(feature = "tracing")]
+            let _span = tracing::trace_span!("asynq.task", task = name).entered();
+            this.future.poll(cx)
+        };
         if let Some(outer) = outer {
             with_ctx(|run| {
                 run.task = outer;
                 if let Some(diagnosis) = &mut run.diagnose {
                     diagnosis.exit(poll.is_pending());
+                }
+                if let Some(profile) = &mut run.profile {
+                    profile.exit(name);
                 }
             });
         }

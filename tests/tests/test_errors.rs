@@ -198,7 +198,13 @@ fn a_stalled_run_is_an_error_naming_the_waiting_functions() {
     let rt = Runtime::new().with_source(Recorder::new("rec"));
     let err = rt.run(page()).unwrap_err();
     match &err {
-        Error::Stall { waiting } => assert_eq!(waiting, &["page > stuck"]),
+        Error::Stall { waiting } => assert_eq!(
+            waiting,
+            &[
+                "page > stuck: waits on a future that is neither an asynq task nor a fetch, so \
+               nothing will wake it"
+            ]
+        ),
         other => panic!("expected a stall, got {other:?}"),
     }
     let msg = err.to_string();
@@ -206,7 +212,10 @@ fn a_stalled_run_is_an_error_naming_the_waiting_functions() {
         msg.starts_with("the run stalled: nothing is runnable and nothing is being fetched"),
         "{msg}"
     );
-    assert!(msg.contains("waiting: page > stuck"), "{msg}");
+    assert!(
+        msg.ends_with("still wait:\n  page\n    stuck (waits on a future that is neither an asynq task nor a fetch, so nothing will wake it)"),
+        "{msg}"
+    );
     // The sibling's fetch happened; the runtime serves the next run.
     assert_eq!(rt.source::<Recorder>().unwrap().calls(), vec![vec![1]]);
     assert_eq!(rt.run(get(2)).unwrap(), 20);

@@ -126,7 +126,9 @@ fn a_memoized_call_waiting_on_itself_is_a_stall_not_a_hang() {
     let err = Runtime::new().run(cyclic(0)).unwrap_err();
     assert!(matches!(err, Error::Stall { .. }), "{err:?}");
     assert!(
-        err.to_string().contains("waiting: cyclic > cyclic"),
+        err.to_string().contains(
+            "\n  cyclic\n    cyclic (waits for the call with the same arguments that runs first"
+        ),
         "{err}"
     );
 }
