@@ -229,6 +229,8 @@ pub(crate) struct RunState {
     pub(crate) memos: crate::memo::Memos,
     /// Per-function figures, when the runtime collects them.
     pub(crate) profile: Option<crate::stats::Profiler>,
+    /// Tasks resume as soon as their keys are answered, while other calls are in flight.
+    pub(crate) eager: bool,
 }
 
 /// A registered source as one run sees it.
@@ -312,6 +314,7 @@ impl RunState {
             diagnose: None,
             memos: crate::memo::Memos::default(),
             profile: None,
+            eager: false,
         }
     }
 
@@ -326,11 +329,16 @@ impl RunState {
         &mut self,
         index: usize,
     ) -> (&mut SourceState<S>, &mut Nodes) {
-        let RunState { sources, nodes, .. } = self;
+        let RunState {
+            sources,
+            nodes,
+            eager,
+            ..
+        } = self;
         let slot = &mut sources[index];
         let state = slot
             .state
-            .get_or_insert_with(|| slot.source.new_state(index))
+            .get_or_insert_with(|| slot.source.new_state(index, *eager))
             .as_any_mut()
             .downcast_mut()
             .expect("a source's run state has the source's type");

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::mock::Mock;
 use crate::output::RunOutput;
 use crate::source::{DataSource, panic_message};
-use crate::source_state::{CallFuture, ErasedSource, Registered};
+use crate::source_state::{CallDone, CallFuture, ErasedSource, Registered};
 use crate::stats::{RoundSourceStats, RoundStats, Stats};
 use crate::yieldable::Yieldable;
 
@@ -63,6 +63,7 @@ pub struct Runtime {
     sources: Vec<Arc<dyn ErasedSource>>,
     last_stats: Mutex<Stats>,
     function_stats: bool,
+    eager_resume: bool,
 }
 
 impl Default for Runtime {
@@ -78,6 +79,7 @@ impl Clone for Runtime {
             sources: self.sources.clone(),
             last_stats: Mutex::default(),
             function_stats: self.function_stats,
+            eager_resume: self.eager_resume,
         }
     }
 }
@@ -98,7 +100,47 @@ impl Runtime {
             sources: Vec::new(),
             last_stats: Mutex::default(),
             function_stats: false,
+            eager_resume: false,
         }
+    }
+
+    /// Resume tasks as soon as the keys they wait on are answered, without waiting for the
+    /// round's other calls (as Haxl 2 does). Off by default.
+    ///
+    /// Without it a round ends when every call of the round has answered, so one slow source
+    /// holds back every task, even those waiting only on a fast one. With it, when a call
+    /// answers, the tasks it woke run at once and the requests they make are sent together as
+    /// the next round while the slow call is still out: a chain of dependent fetches on a fast
+    /// source no longer waits for a slow one at each step. Batching is kept: everything asked
+    /// while tasks run is still sent as one call per source, and a key already in flight is
+    /// joined, not sent again. The price is more, smaller rounds when sources answer at
+    /// different times; use it when latencies of sources differ widely.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynq_core::{asynq, DataSource, Error, Runtime};
+    /// # struct Fast;
+    /// # impl DataSource for Fast {
+    /// #     type Key = u64; type Value = u64; type Error = std::convert::Infallible;
+    /// #     async fn fetch(&self, k: &[u64]) -> Result<Vec<(u64, u64)>, Self::Error> {
+    /// #         Ok(k.iter().map(|&k| (k, k + 1)).collect())
+    /// #     }
+    /// # }
+    ///
+    /// #[asynq]
+    /// fn chain(k: u64) -> Result<u64, Error> {
+    ///     let a = Fast::load(k).await?;
+    ///     Fast::load(a).await
+    /// }
+    ///
+    /// let rt = Runtime::new().with_source(Fast).eager_resume(true);
+    /// assert_eq!(rt.run(chain(1))?, 3);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn eager_resume(mut self, on: bool) -> Self {
+        self.eager_resume = on;
+        self
     }
 
     /// Collect per-function figures in every run: tasks, polls and self time of each asynq
@@ -234,16 +276,16 @@ impl Runtime {
         if self.function_stats {
             state.profile = Some(Default::default());
         }
+        state.eager = self.eager_resume;
         RunFuture {
             runtime: self,
             root: Box::pin(task.into_future()),
             state: Box::new(RefCell::new(state)),
             per_round: Vec::new(),
-            round: None,
+            rounds_out: Vec::new(),
+            eager: self.eager_resume,
             #[cfg(feature = "tracing")]
             span: tracing::info_span!("asynq.run"),
-            #[cfg(feature = "tracing")]
-            round_span: None,
             calls: FuturesUnordered::new(),
             scratch: Vec::new(),
             started: None,
@@ -270,22 +312,51 @@ pub struct RunFuture<'rt, F: Future> {
     runtime: &'rt Runtime,
     root: Pin<Box<F>>,
     state: Box<RefCell<RunState>>,
-    calls: FuturesUnordered<CallFuture>,
+    /// Calls in flight, each tagged with the round that sent it.
+    calls: FuturesUnordered<RoundCall>,
     scratch: Vec<CallFuture>,
+    /// Resume tasks as soon as their keys are answered; see [`Runtime::eager_resume`].
+    eager: bool,
     started: Option<Instant>,
     /// Values to put in the run's cache before it starts; see [`RunFuture::prime`].
     primes: Vec<Prime>,
-    /// Figures of the rounds so far.
+    /// Figures of the rounds so far, and of each the bookkeeping while its calls are out.
     per_round: Vec<RoundStats>,
-    /// The round in flight: its figures, the source index of each, and when it was sent.
-    round: Option<(RoundStats, Vec<usize>, Instant)>,
+    rounds_out: Vec<RoundOut>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
-    #[cfg(feature = "tracing")]
-    round_span: Option<tracing::Span>,
+
     /// The last pass polled every unfinished future to describe a suspected stall.
     diagnosing: bool,
     finished: bool,
+}
+
+/// A round's bookkeeping while its calls are out.
+struct RoundOut {
+    /// The source index of each of the round's `RoundStats::sources`.
+    sources: Vec<usize>,
+    sent: Instant,
+    calls_out: usize,
+    #[cfg(feature = "tracing")]
+    span: Option<tracing::Span>,
+}
+
+pin_project_lite::pin_project! {
+    /// A call in flight, tagged with the round that sent it.
+    struct RoundCall {
+        round: usize,
+        #[pin]
+        call: CallFuture,
+    }
+}
+
+impl Future for RoundCall {
+    type Output = (usize, CallDone);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let round = *this.round;
+        this.call.poll(cx).map(|done| (round, done))
+    }
 }
 
 /// A value to put in a run's cache: applied to the run's state at its first poll.
@@ -380,7 +451,9 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             }
         }
         loop {
-            if self.calls.is_empty() {
+            // With eager resume, tasks run whenever an answer woke them; otherwise only
+            // between rounds, when every call of the last round has answered.
+            if self.calls.is_empty() || self.eager {
                 // 1. Run every runnable task until each is finished or waiting.
                 while self.state.get_mut().nodes.take_root_queued() {
                     let _entered = context::enter(&self.state);
@@ -399,45 +472,11 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                     }
                 }
                 // 2. Nothing runnable: send every pending key, one call per source and chunk.
-                #[cfg(feature = "tracing")]
-                let round_span = tracing::debug_span!(
-                    "asynq.round",
-                    round = self.state.get_mut().counters.rounds + 1,
-                    calls = tracing::field::Empty
-                );
-                #[cfg(feature = "tracing")]
-                let entered = round_span.enter();
-                let state = self.state.get_mut();
-                let mut started = 0;
-                let mut round = RoundStats::default();
-                let mut indices = Vec::new();
-                for (index, slot) in state.sources.iter_mut().enumerate() {
-                    let Some(source) = slot.state.as_mut() else {
-                        continue;
-                    };
-                    let (requested, keys, calls) = source.counts();
-                    if source.has_pending() {
-                        started += source.start_calls(&mut self.scratch);
-                    }
-                    let (_, keys_after, calls_after) = source.counts();
-                    let asked = requested - slot.requested_seen;
-                    slot.requested_seen = requested;
-                    if asked > 0 || calls_after > calls {
-                        round.sources.push(RoundSourceStats {
-                            name: Arc::clone(slot.source.name()),
-                            requested: asked,
-                            keys: keys_after - keys,
-                            calls: calls_after - calls,
-                            wall: Duration::ZERO,
-                        });
-                        indices.push(index);
-                    }
-                }
-                #[cfg(feature = "tracing")]
-                drop(entered);
-                if started == 0 {
+                let started = self.send_round();
+                if started == 0 && self.calls.is_empty() {
                     // 4. Nothing pending either: a stall. Poll everything once more to say
                     // who waits (a future woken by something else may also finish now).
+                    let state = self.state.get_mut();
                     if self.diagnosing {
                         let waiting = state.diagnose.take().unwrap_or_default().waiting;
                         return Poll::Ready(Err(Error::Stall { waiting }));
@@ -447,44 +486,102 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                     state.nodes.wake_all();
                     continue;
                 }
-                if self.diagnosing {
+                if started > 0 && self.diagnosing {
                     self.diagnosing = false;
-                    state.diagnose = None;
+                    self.state.get_mut().diagnose = None;
                 }
-                state.counters.rounds += 1;
-                self.round = Some((round, indices, Instant::now()));
-                #[cfg(feature = "tracing")]
-                {
-                    round_span.record("calls", started);
-                    self.round_span = Some(round_span);
-                }
-                self.calls.extend(self.scratch.drain(..));
             }
-            // 3. Apply answers as calls finish; the round ends when all have.
+            // 3. Apply answers as calls finish. Without eager resume the round ends when all
+            // have; with it, the tasks they woke run at once (step 1) and may send more.
             match self.calls.poll_next_unpin(cx) {
-                Poll::Ready(Some(done)) => {
-                    let state = self.state.get_mut();
-                    let source = state.sources[done.source]
-                        .state
-                        .as_mut()
-                        .expect("a call's source has run state");
-                    source.complete(done.payload, &mut state.nodes);
-                    if let Some((round, indices, sent)) = &mut self.round {
-                        if let Some(i) = indices.iter().position(|&i| i == done.source) {
-                            round.sources[i].wall = sent.elapsed();
-                        }
-                        if self.calls.is_empty() {
-                            round.wall = sent.elapsed();
-                            let (round, _, _) = self.round.take().expect("a round in flight");
-                            self.per_round.push(round);
-                            #[cfg(feature = "tracing")]
-                            self.round_span.take();
-                        }
-                    }
-                }
+                Poll::Ready(Some((round, done))) => self.complete(round, done),
                 Poll::Ready(None) => {}
                 Poll::Pending => return Poll::Pending,
             }
+        }
+    }
+
+    /// Send every pending key, one call per source and chunk; returns how many calls.
+    fn send_round(&mut self) -> usize {
+        let number = self.per_round.len();
+        #[cfg(feature = "tracing")]
+        let span = tracing::debug_span!(
+            "asynq.round",
+            round = number + 1,
+            calls = tracing::field::Empty
+        );
+        #[cfg(feature = "tracing")]
+        let entered = span.enter();
+        let state = self.state.get_mut();
+        let mut started = 0;
+        let mut round = RoundStats::default();
+        let mut sources = Vec::new();
+        for (index, slot) in state.sources.iter_mut().enumerate() {
+            let Some(source) = slot.state.as_mut() else {
+                continue;
+            };
+            let (requested, keys, calls) = source.counts();
+            let before = self.scratch.len();
+            if source.has_pending() {
+                started += source.start_calls(&mut self.scratch);
+            }
+            let (_, keys_after, calls_after) = source.counts();
+            let asked = requested - slot.requested_seen;
+            if calls_after > calls {
+                slot.requested_seen = requested;
+                round.sources.push(RoundSourceStats {
+                    name: Arc::clone(slot.source.name()),
+                    requested: asked,
+                    keys: keys_after - keys,
+                    calls: calls_after - calls,
+                    wall: Duration::ZERO,
+                });
+                sources.push(index);
+            }
+            debug_assert_eq!(self.scratch.len() - before, calls_after - calls);
+        }
+        #[cfg(feature = "tracing")]
+        drop(entered);
+        if started == 0 {
+            return 0;
+        }
+        state.counters.rounds += 1;
+        #[cfg(feature = "tracing")]
+        span.record("calls", started);
+        self.per_round.push(round);
+        self.rounds_out.push(RoundOut {
+            sources,
+            sent: Instant::now(),
+            calls_out: started,
+            #[cfg(feature = "tracing")]
+            span: Some(span),
+        });
+        self.calls
+            .extend(self.scratch.drain(..).map(|call| RoundCall {
+                round: number,
+                call,
+            }));
+        started
+    }
+
+    /// Apply the answer of one call of round `round`.
+    fn complete(&mut self, round: usize, done: CallDone) {
+        let state = self.state.get_mut();
+        let index = done.source;
+        let source = state.sources[index]
+            .state
+            .as_mut()
+            .expect("a call's source has run state");
+        source.complete(done.payload, &mut state.nodes);
+        let (stats, out) = (&mut self.per_round[round], &mut self.rounds_out[round]);
+        if let Some(i) = out.sources.iter().position(|&s| s == index) {
+            stats.sources[i].wall = out.sent.elapsed();
+        }
+        out.calls_out -= 1;
+        if out.calls_out == 0 {
+            stats.wall = out.sent.elapsed();
+            #[cfg(feature = "tracing")]
+            out.span.take();
         }
     }
 

@@ -30,7 +30,9 @@ pub(crate) trait ErasedSource: Send + Sync {
     fn source_type(&self) -> TypeId;
     fn name(&self) -> &Arc<str>;
     fn as_any(&self) -> &dyn Any;
-    fn new_state(&self, index: usize) -> Box<dyn ErasedState>;
+    /// The source's state in a new run; `eager`: the run resumes tasks while calls are in
+    /// flight (see [`KeyIndex`]).
+    fn new_state(&self, index: usize, eager: bool) -> Box<dyn ErasedState>;
 }
 
 /// What answers a registered source's calls: the source itself, or a test double of it.
@@ -139,7 +141,7 @@ impl<S: DataSource> ErasedSource for Registered<S> {
             Fetcher::Mock(mock) => &**mock,
         }
     }
-    fn new_state(&self, index: usize) -> Box<dyn ErasedState> {
+    fn new_state(&self, index: usize, eager: bool) -> Box<dyn ErasedState> {
         // Another run may hold the lock for a moment: then start afresh rather than wait.
         let spare = self.spare.try_lock().ok().and_then(|mut s| s.take());
         let (keys, slots, batch) = match spare {
@@ -155,6 +157,7 @@ impl<S: DataSource> ErasedSource for Registered<S> {
                 .max_batch_size()
                 .map_or(usize::MAX, |m| m.max(1)),
             caches_answers: self.fetcher.caches_answers(),
+            eager,
             primed: HashMap::default(),
             keys,
             slots,
@@ -224,7 +227,10 @@ pub(crate) enum Request<V> {
 /// back `home` here. A key is therefore moved, never cloned, from the task that asked for it to
 /// the source's `fetch` and back; cloning every key into the batch was one allocation per key,
 /// the only one that hand-primed code does not make. While tasks run, no call is in flight
-/// (the scheduler polls tasks only between rounds), so every key is home or in the batch.
+/// (the scheduler polls tasks only between rounds), so every key is home or in the batch;
+/// except with [eager resume](crate::Runtime::eager_resume), where tasks run while calls are
+/// in flight: the keys of those calls are then also kept here, cloned, in `in_flight`, so
+/// that requests for them still join their pending slots.
 ///
 /// Hashed with foldhash rather than std's SipHash-1-3: hashing the keys of every fetch request
 /// was the largest single cost of a request in the profile of FEED-1 (string keys), and foldhash
@@ -242,6 +248,8 @@ struct KeyIndex<K> {
     /// Keys of finished calls that wait for an earlier call of their round to come home first:
     /// (first slot, keys).
     returning: Vec<(u32, Vec<K>)>,
+    /// With eager resume only: clones of the keys of calls in flight, (first slot, keys).
+    in_flight: Vec<(u32, Vec<K>)>,
 }
 
 impl<K> Default for KeyIndex<K> {
@@ -251,34 +259,48 @@ impl<K> Default for KeyIndex<K> {
             hasher: Default::default(),
             home: Vec::new(),
             returning: Vec::new(),
+            in_flight: Vec::new(),
         }
     }
 }
 
 impl<K: Hash + Eq> KeyIndex<K> {
-    /// The key of `slot`, when it is home or in `batch` (the unsent slots after `home`).
-    fn key<'a>(home: &'a [K], batch: &'a [(K, u32)], slot: u32) -> Option<&'a K> {
-        let slot = slot as usize;
-        match home.get(slot) {
-            Some(key) => Some(key),
-            None => batch.get(slot - home.len()).map(|(key, _)| key),
+    /// The key of `slot`: home, in `batch` (the newest, unsent slots), or away in a call.
+    fn key<'a>(
+        home: &'a [K],
+        away: [&'a [(u32, Vec<K>)]; 2],
+        batch: &'a [(K, u32)],
+        slot: u32,
+    ) -> Option<&'a K> {
+        if let Some(key) = home.get(slot as usize) {
+            return Some(key);
         }
+        if let Some(&(_, first)) = batch.first()
+            && slot >= first
+        {
+            return batch.get((slot - first) as usize).map(|(key, _)| key);
+        }
+        away.into_iter()
+            .flatten()
+            .find_map(|(first, keys)| keys.get(slot.checked_sub(*first)? as usize))
     }
 
-    /// The slot of `key` (hashed to `hash`), among the keys home and in `batch`.
+    /// The slot of `key` (hashed to `hash`), among the keys home, away and in `batch`.
     fn find(&self, hash: u64, key: &K, batch: &[(K, u32)]) -> Option<u32> {
-        let home = &self.home;
+        let (home, away) = (&self.home, [&self.returning[..], &self.in_flight[..]]);
         let found = self
             .table
-            .find(hash, |&s| Self::key(home, batch, s) == Some(key));
+            .find(hash, |&s| Self::key(home, away, batch, s) == Some(key));
         found.copied()
     }
 
-    /// Index `slot` under `hash`; its key is the last of `batch`.
+    /// Index `slot` under `hash`; its key is home or in `batch`.
     fn insert(&mut self, hash: u64, slot: u32, batch: &[(K, u32)]) {
         let (home, hasher) = (&self.home, &self.hasher);
+        let away = [&self.returning[..], &self.in_flight[..]];
         self.table.insert_unique(hash, slot, |&s| {
-            let key = Self::key(home, batch, s).expect("every key is home while tasks run");
+            let key = Self::key(home, away, batch, s)
+                .expect("every indexed key is home, in the batch, or kept while away");
             hasher.hash_one(key)
         });
     }
@@ -312,6 +334,7 @@ impl<K: Hash + Eq> KeyIndex<K> {
         self.table.clear();
         self.home.clear();
         self.returning.clear();
+        self.in_flight.clear();
     }
 }
 
@@ -323,6 +346,8 @@ pub(crate) struct SourceState<S: DataSource> {
     max_batch: usize,
     /// [`DataSource::caches_answers`]: when false, answers serve only their round's waiters.
     caches_answers: bool,
+    /// Tasks run while calls are in flight: keep their keys findable (see [`KeyIndex`]).
+    eager: bool,
     /// Values primed mid-round for keys not asked for yet (see [`SourceState::prime`]).
     primed: HashMap<S::Key, S::Value, foldhash::fast::RandomState>,
     keys: KeyIndex<S::Key>,
@@ -364,10 +389,6 @@ impl<S: DataSource> SourceState<S> {
     /// A task asks for `key`: answer from the cache, or join (or start) its pending entry.
     pub(crate) fn request(&mut self, key: S::Key, waiter: Waiter) -> Request<S::Value> {
         self.stats.requested += 1;
-        debug_assert!(
-            self.keys.returning.is_empty(),
-            "tasks run while a call is in flight"
-        );
         let hash = self.keys.hasher.hash_one(&key);
         match self.keys.find(hash, &key, &self.batch) {
             Some(slot) => match &mut self.slots[slot as usize] {
@@ -393,7 +414,6 @@ impl<S: DataSource> SourceState<S> {
             }
             None => {
                 let slot = u32::try_from(self.slots.len()).expect("more than 2^32 keys in one run");
-                debug_assert_eq!(self.keys.home.len() + self.batch.len(), self.slots.len());
                 self.batch.push((key, slot));
                 self.keys.insert(hash, slot, &self.batch);
                 self.slots.push(Slot::Pending {
@@ -449,6 +469,9 @@ impl<S: DataSource> SourceState<S> {
             if let Slot::Pending { call: c, .. } = &mut self.slots[slot as usize] {
                 *c = call;
             }
+        }
+        if self.eager {
+            self.keys.in_flight.push((slots[0], keys.clone()));
         }
         self.stats.calls += 1;
         self.stats.keys += keys.len();
@@ -507,7 +530,10 @@ impl<S: DataSource> SourceState<S> {
                 *entry = Slot::Ready(value);
             }
             // Before the round's first request: a slot of its own, home at once.
-            None if self.batch.is_empty() && self.keys.returning.is_empty() => {
+            None if self.batch.is_empty()
+                && self.keys.returning.is_empty()
+                && self.keys.in_flight.is_empty() =>
+            {
                 let slot = u32::try_from(self.slots.len()).expect("more than 2^32 keys in one run");
                 self.slots.push(Slot::Ready(value));
                 self.keys.home.push(key);
@@ -639,6 +665,10 @@ impl<S: DataSource> ErasedState for SourceState<S> {
             for (key, &slot) in keys.iter().zip(&slots) {
                 self.keys.remove(key, slot);
             }
+        }
+        if self.eager {
+            let first = slots[0];
+            self.keys.in_flight.retain(|&(f, _)| f != first);
         }
         self.keys.bring_home(slots[0], keys);
     }

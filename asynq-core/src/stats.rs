@@ -79,8 +79,8 @@ pub struct RoundStats {
 pub struct RoundSourceStats {
     /// The source's [`name`](crate::DataSource::name).
     pub name: Arc<str>,
-    /// Requests made by tasks since the previous round (answered from the cache, coalesced,
-    /// or sent).
+    /// Requests made by tasks since this source was last called (answered from the cache,
+    /// coalesced, or sent).
     pub requested: usize,
     /// Keys sent: the requests left after deduplication and the cache.
     pub keys: usize,
