@@ -8,12 +8,15 @@
 //!   hand-primed and naive baselines.
 //! - [`profile`]: the seed talk's `render_profile(uid)` over an SQLite schema.
 //! - [`local_memcached`]: start a memcached server on a free local port (for tests).
+//! - [`async_kv`]: sources doing their I/O under tokio (memcached over tokio TCP, SQLite on
+//!   tokio's blocking pool), and [`serve`]: the `server` program's axum service.
 //!
 //! The `feed` program renders the page and prints its figures:
 //! `cargo run --release -p asynq-examples --bin feed -- --questions 1000 --answers 10`.
 
 #![warn(missing_docs)]
 
+pub mod async_kv;
 pub mod feed;
 pub mod kv;
 pub mod local_memcached;
@@ -21,4 +24,5 @@ pub mod memcached;
 pub mod memory;
 mod offload;
 pub mod profile;
+pub mod serve;
 pub mod sqlite;
