@@ -14,7 +14,8 @@
 //!   request for that size. The page is the response's body, byte for byte.
 //! - `GET /stats`: the last [`RING`] runs, newest first, one line each.
 //!
-//! With [`Config::naive`], `/feed` is rendered without asynq, one call of the same source per
+//! With [`Config::eager`], runs resume tasks as soon as their own keys are answered
+//! ([`Runtime::eager_resume`]). With [`Config::naive`], `/feed` is rendered without asynq, one call of the same source per
 //! key in the order the page needs them (the load comparison's baseline); its headers then
 //! count those calls, and rounds equal calls.
 //!
@@ -68,6 +69,9 @@ pub struct Config {
     pub memcached: Vec<String>,
     /// Render `/feed` with one call per key instead of asynq.
     pub naive: bool,
+    /// Run pages with [`Runtime::eager_resume`]: tasks resume as soon as their keys are
+    /// answered, without waiting for the round's slower calls.
+    pub eager: bool,
 }
 
 impl Config {
@@ -78,6 +82,7 @@ impl Config {
             users: 1000,
             memcached: Vec::new(),
             naive: false,
+            eager: false,
         }
     }
 
@@ -138,7 +143,7 @@ impl App {
             servers => Some(Arc::new(AsyncMemcached::new(servers)?)),
         };
         Ok(App {
-            profile: profile::runtime(&profile_db),
+            profile: profile::runtime(&profile_db).eager_resume(config.eager),
             profile_db,
             cache,
             feeds: Mutex::default(),
@@ -196,7 +201,10 @@ impl App {
                     let prefix = format!("feed1-q{}-a{}:", p.questions, p.answers);
                     source = source.with_cache(Arc::clone(mc), prefix);
                 }
-                Ok::<_, Failure>(Arc::new(Runtime::new().with_source(source)))
+                let rt = Runtime::new()
+                    .with_source(source)
+                    .eager_resume(self.config.eager);
+                Ok::<_, Failure>(Arc::new(rt))
             })
             .await?;
         Ok(Arc::clone(rt))

@@ -273,6 +273,36 @@ fn a_store_failure_fails_only_the_requests_that_touch_it() {
 }
 
 #[test]
+fn eager_resume_serves_the_same_pages() {
+    let dir = TempDir::new("eager");
+    let tokio = tokio();
+    let config = Config {
+        eager: true,
+        ..dir.config()
+    };
+    let server = tokio.block_on(serve::start(config, 0)).unwrap();
+    let requests = mixed_requests(server.app().profile_db());
+    let paths: Vec<String> = requests.iter().map(|(path, _)| path.clone()).collect();
+    let replies = tokio.block_on(fetch_all(&client(), &server, &paths));
+    for ((path, page), reply) in requests.iter().zip(&replies) {
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        assert!(
+            reply.body == **page,
+            "{path}: not the page rendered in-process"
+        );
+        // Answers may come back at different times; the batching never gets worse than
+        // one call per source per dependency level.
+        let (rounds, calls) = optimal(path);
+        assert!(
+            reply.rounds >= 1 && reply.calls >= rounds,
+            "{path}: {reply:?}"
+        );
+        assert!(reply.calls <= calls * 2, "{path}: {} calls", reply.calls);
+    }
+    tokio.block_on(server.shutdown()).unwrap();
+}
+
+#[test]
 fn naive_pages_are_the_same_bytes_with_one_call_per_key() {
     let dir = TempDir::new("naive");
     let tokio = tokio();

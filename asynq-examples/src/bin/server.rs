@@ -9,7 +9,8 @@
 //! - `GET /stats`: the last runs' rounds, calls and keys.
 //!
 //! Every page response carries `X-Asynq-Rounds` and `X-Asynq-Calls`. `--naive` renders `/feed`
-//! with one call per key instead, for the load comparison. Ctrl-C stops it.
+//! with one call per key instead, for the load comparison; `--eager` runs pages with eager
+//! resume. Ctrl-C stops it.
 
 use std::error::Error;
 use std::io::Write as _;
@@ -39,6 +40,10 @@ struct Args {
     /// Render `/feed` without asynq, one call per key.
     #[arg(long)]
     naive: bool,
+    /// Resume tasks as soon as their keys are answered (Runtime::eager_resume), without
+    /// waiting for the round's slower calls.
+    #[arg(long)]
+    eager: bool,
 }
 
 fn main() -> ExitCode {
@@ -73,6 +78,7 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         users: args.users,
         memcached: args.memcached,
         naive: args.naive,
+        eager: args.eager,
     };
     eprintln!("server: opening {}", config.db.display());
     let running = serve::start(config, args.port.unwrap_or(0)).await?;
