@@ -104,7 +104,7 @@ pub struct RunRecord {
     pub request: String,
     /// The response's status.
     pub status: u16,
-    /// The run's figures (for a naive page: its calls, as many rounds, and its keys).
+    /// Rounds of the run (for a naive page: its calls, each a round of its own).
     pub rounds: usize,
     /// Calls to sources.
     pub calls: usize,
