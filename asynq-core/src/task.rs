@@ -137,7 +137,7 @@ impl<F: Future> Future for TaskFuture<F> {
         });
         let poll = {
             #[cfg(feature = "tracing")]
-            let _span = tracing::trace_span!("asynq.task", task = name).entered();
+            let _span = tracing::trace_span!("asynq.task", task = %name).entered();
             this.future.poll(cx)
         };
         if let Some(outer) = outer {

@@ -26,3 +26,4 @@ mod offload;
 pub mod profile;
 pub mod serve;
 pub mod sqlite;
+pub mod trace;

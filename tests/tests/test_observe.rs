@@ -238,11 +238,11 @@ fn spans_for_the_run_rounds_fetches_and_task_polls() {
     assert_eq!(count("asynq.fetch source=rec keys=1"), 1, "{spans:#?}");
     // One span per poll: twice (2 polls: the second leaf is a cache hit), the first leaf(1)
     // (2 polls), the second (1 poll).
-    assert_eq!(count("asynq.task task=\"test_observe::"), 5, "{spans:#?}");
+    assert_eq!(count("asynq.task task=test_observe::"), 5, "{spans:#?}");
     assert!(
         spans
             .iter()
-            .any(|s| s.starts_with("asynq.task task=\"test_observe::leaf\""))
+            .any(|s| s.starts_with("asynq.task task=test_observe::leaf"))
     );
     assert_eq!(
         count("event message=asynq.cache_hit source=rec"),

@@ -49,6 +49,10 @@ struct Args {
     /// Render without asynq, one round trip per key.
     #[arg(long)]
     naive: bool,
+    /// Write a Chrome trace-event file of the run (rounds, calls, task polls) to open in
+    /// Perfetto or chrome://tracing; needs a build with `--features trace`.
+    #[arg(long, value_name = "PATH")]
+    trace: Option<PathBuf>,
 }
 
 /// Where the page's data lives.
@@ -73,6 +77,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
+    // Kept to the end of `run`: the file is complete when the guard drops.
+    let _trace = match &args.trace {
+        Some(path) => Some(asynq_examples::trace::chrome(path)?),
+        None => None,
+    };
     let p = Params {
         questions: args.questions,
         answers: args.answers,

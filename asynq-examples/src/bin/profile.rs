@@ -30,6 +30,10 @@ struct Args {
     /// A fixed delay added to every query, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Write a Chrome trace-event file of the run (rounds, calls, task polls) to open in
+    /// Perfetto or chrome://tracing; needs a build with `--features trace`.
+    #[arg(long, value_name = "PATH")]
+    trace: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
+    // Kept to the end of `run`: the file is complete when the guard drops.
+    let _trace = match &args.trace {
+        Some(path) => Some(asynq_examples::trace::chrome(path)?),
+        None => None,
+    };
     let path = args.db.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().ok();
         let target = exe.as_deref().and_then(|e| e.parent()?.parent());
