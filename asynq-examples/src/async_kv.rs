@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs as _};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,7 +32,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::TcpStream;
 
 use crate::feed::fnv1a64;
-use crate::memcached::{Lookup, McError, validate_key};
+use crate::memcached::{Lookup, McError, validate_key, value_data, value_header};
 use crate::sqlite::{Db, Kv};
 
 /// Idle connections kept per server.
@@ -116,32 +116,14 @@ impl AsyncMemcached {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let servers = servers
+        let servers = crate::memcached::resolve(servers)?
             .into_iter()
-            .map(|s| {
-                let name = s.as_ref().trim().to_string();
-                let bad = |message: String| McError::Server {
-                    server: name.clone(),
-                    message,
-                };
-                let addr = name
-                    .to_socket_addrs()
-                    .map_err(|e| bad(format!("not an address: {e}")))?
-                    .next()
-                    .ok_or_else(|| bad("not an address".to_string()))?;
-                Ok(Server {
-                    name: name.clone(),
-                    addr,
-                    idle: Mutex::new(Vec::new()),
-                })
+            .map(|(name, addr)| Server {
+                name,
+                addr,
+                idle: Mutex::new(Vec::new()),
             })
-            .collect::<Result<Vec<_>, McError>>()?;
-        if servers.is_empty() {
-            return Err(McError::Server {
-                server: String::new(),
-                message: "no server given".to_string(),
-            });
-        }
+            .collect();
         Ok(AsyncMemcached {
             servers,
             connect_timeout: Duration::from_secs(1),
@@ -381,31 +363,12 @@ async fn read_line(conn: &mut Conn) -> io::Result<Vec<u8>> {
 async fn read_values(conn: &mut Conn) -> io::Result<Vec<(String, String)>> {
     let mut found = Vec::new();
     loop {
-        let line = read_line(conn).await?;
-        if line == b"END\r\n" {
+        let Some((key, bytes)) = value_header(&read_line(conn).await?)? else {
             return Ok(found);
-        }
-        let text = String::from_utf8_lossy(&line);
-        let mut words = text.split_ascii_whitespace();
-        if words.next() != Some("VALUE") {
-            return Err(protocol(format!("unexpected answer {:?}", text.trim_end())));
-        }
-        let (Some(key), Some(_flags), Some(bytes)) = (words.next(), words.next(), words.next())
-        else {
-            return Err(protocol(format!("bad VALUE line {:?}", text.trim_end())));
         };
-        let bytes: usize = bytes
-            .parse()
-            .map_err(|_| protocol(format!("bad VALUE length {bytes:?}")))?;
         let mut data = vec![0; bytes + 2];
         conn.read_exact(&mut data).await?;
-        if !data.ends_with(b"\r\n") {
-            return Err(protocol(format!("value of {key:?} not followed by \\r\\n")));
-        }
-        data.truncate(bytes);
-        let value = String::from_utf8(data)
-            .map_err(|_| protocol(format!("value of {key:?} is not UTF-8")))?;
-        found.push((key.to_string(), value));
+        found.push(value_data(key, data)?);
     }
 }
 

@@ -170,6 +170,38 @@ struct Shared {
     keys: AtomicUsize,
 }
 
+/// `host:port` of each server, resolved: (the name as given, its address). Shared with the
+/// async client.
+pub(crate) fn resolve<I, S>(servers: I) -> Result<Vec<(String, SocketAddr)>, McError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let servers = servers
+        .into_iter()
+        .map(|s| {
+            let name = s.as_ref().trim().to_string();
+            let bad = |message: String| McError::Server {
+                server: name.clone(),
+                message,
+            };
+            let addr = name
+                .to_socket_addrs()
+                .map_err(|e| bad(format!("not an address: {e}")))?
+                .next()
+                .ok_or_else(|| bad("not an address".to_string()))?;
+            Ok((name, addr))
+        })
+        .collect::<Result<Vec<_>, McError>>()?;
+    if servers.is_empty() {
+        return Err(McError::Server {
+            server: String::new(),
+            message: "no server given".to_string(),
+        });
+    }
+    Ok(servers)
+}
+
 impl Memcached {
     /// A client of `servers` (`host:port` each), with timeouts of 1 s to connect and 2 s per
     /// read or write. Nothing is connected yet.
@@ -178,32 +210,14 @@ impl Memcached {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let servers = servers
+        let servers = resolve(servers)?
             .into_iter()
-            .map(|s| {
-                let name = s.as_ref().trim().to_string();
-                let bad = |message: String| McError::Server {
-                    server: name.clone(),
-                    message,
-                };
-                let addr = name
-                    .to_socket_addrs()
-                    .map_err(|e| bad(format!("not an address: {e}")))?
-                    .next()
-                    .ok_or_else(|| bad("not an address".to_string()))?;
-                Ok(Server {
-                    name: name.clone(),
-                    addr,
-                    idle: Mutex::new(Vec::new()),
-                })
+            .map(|(name, addr)| Server {
+                name,
+                addr,
+                idle: Mutex::new(Vec::new()),
             })
-            .collect::<Result<Vec<_>, McError>>()?;
-        if servers.is_empty() {
-            return Err(McError::Server {
-                server: String::new(),
-                message: "no server given".to_string(),
-            });
-        }
+            .collect();
         Ok(Memcached {
             shared: Arc::new(Shared {
                 servers,
@@ -480,32 +494,45 @@ fn read_line(conn: &mut BufReader<TcpStream>) -> io::Result<Vec<u8>> {
 fn read_values(conn: &mut BufReader<TcpStream>) -> io::Result<Vec<(String, String)>> {
     let mut found = Vec::new();
     loop {
-        let line = read_line(conn)?;
-        if line == b"END\r\n" {
+        let Some((key, bytes)) = value_header(&read_line(conn)?)? else {
             return Ok(found);
-        }
-        let text = String::from_utf8_lossy(&line);
-        let mut words = text.split_ascii_whitespace();
-        if words.next() != Some("VALUE") {
-            return Err(protocol(format!("unexpected answer {:?}", text.trim_end())));
-        }
-        let (Some(key), Some(_flags), Some(bytes)) = (words.next(), words.next(), words.next())
-        else {
-            return Err(protocol(format!("bad VALUE line {:?}", text.trim_end())));
         };
-        let bytes: usize = bytes
-            .parse()
-            .map_err(|_| protocol(format!("bad VALUE length {bytes:?}")))?;
         let mut data = vec![0; bytes + 2];
         conn.read_exact(&mut data)?;
-        if !data.ends_with(b"\r\n") {
-            return Err(protocol(format!("value of {key:?} not followed by \\r\\n")));
-        }
-        data.truncate(bytes);
-        let value = String::from_utf8(data)
-            .map_err(|_| protocol(format!("value of {key:?} is not UTF-8")))?;
-        found.push((key.to_string(), value));
+        found.push(value_data(key, data)?);
     }
+}
+
+/// One header line of a `get` answer: `VALUE <key> <flags> <bytes>\r\n` gives the key and the
+/// data's length; `END\r\n` gives `None`. Shared with the async client.
+pub(crate) fn value_header(line: &[u8]) -> io::Result<Option<(String, usize)>> {
+    if line == b"END\r\n" {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.split_ascii_whitespace();
+    if words.next() != Some("VALUE") {
+        return Err(protocol(format!("unexpected answer {:?}", text.trim_end())));
+    }
+    let (Some(key), Some(_flags), Some(bytes)) = (words.next(), words.next(), words.next()) else {
+        return Err(protocol(format!("bad VALUE line {:?}", text.trim_end())));
+    };
+    let bytes: usize = bytes
+        .parse()
+        .map_err(|_| protocol(format!("bad VALUE length {bytes:?}")))?;
+    Ok(Some((key.to_string(), bytes)))
+}
+
+/// The data block of a value, read as `<bytes>\r\n`: checked and decoded. Shared with the async
+/// client.
+pub(crate) fn value_data(key: String, mut data: Vec<u8>) -> io::Result<(String, String)> {
+    if !data.ends_with(b"\r\n") {
+        return Err(protocol(format!("value of {key:?} not followed by \\r\\n")));
+    }
+    data.truncate(data.len() - 2);
+    let value =
+        String::from_utf8(data).map_err(|_| protocol(format!("value of {key:?} is not UTF-8")))?;
+    Ok((key, value))
 }
 
 impl DataSource for Memcached {
