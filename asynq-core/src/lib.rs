@@ -84,6 +84,18 @@
 //! # Ok::<(), asynq_core::Error>(())
 //! ```
 //!
+//! # Beyond batching
+//!
+//! - [`macro@asynq`] options: `memo` (equal arguments share one execution per run), `boxed`
+//!   (recursion), `crate = "path"`, `allow_sequential`.
+//! - [`ready`], [`try_all`], and the [`tools`] whose predicate or key is an asynq function.
+//! - [`cache`]: prime and clear the run's cache; [`DataSource::caches_answers`].
+//! - [`Mock`] and [`Runtime::with_mock`]: test doubles of sources.
+//! - [`scoped_value!`], [`with_hooks`], [`Timer`]: values and hooks scoped to a task.
+//! - [`Runtime::eager_resume`]: tasks resume as soon as their keys are answered.
+//! - [`Stats`] of each run ([`Runtime::with_function_stats`] for per-function figures) and,
+//!   with the `tracing` feature (off by default), spans for runs, rounds, fetches and polls.
+//!
 //! # Crates
 //!
 //! `asynq-core` (this crate) is the runtime and re-exports the [`asynq`] attribute from
