@@ -18,7 +18,6 @@
 //! [`Runtime::run_async`](asynq_core::Runtime::run_async) inside tokio); outside one, their
 //! calls fail with an error saying so.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
@@ -32,7 +31,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::TcpStream;
 
 use crate::feed::fnv1a64;
-use crate::memcached::{Lookup, McError, validate_key, value_data, value_header};
+use crate::memcached::{Lookup, McError, shard, spread, validate_key, value_data, value_header};
 use crate::sqlite::{Db, Kv};
 
 /// Idle connections kept per server.
@@ -165,39 +164,13 @@ impl AsyncMemcached {
     /// Each key's outcome, in the order of `keys`: one `get` per server holding some of the
     /// (valid) keys, all servers at once.
     pub async fn get_multi(&self, keys: &[String]) -> Vec<Lookup> {
-        let mut out: Vec<Lookup> = vec![Ok(None); keys.len()];
-        let mut shards: Vec<Vec<usize>> = vec![Vec::new(); self.servers.len()];
-        for (i, key) in keys.iter().enumerate() {
-            match validate_key(key) {
-                Ok(()) => shards[self.server_index(key)].push(i),
-                Err(e) => out[i] = Err(e),
-            }
-        }
-        let work: Vec<(usize, Vec<usize>)> = shards
-            .into_iter()
-            .enumerate()
-            .filter(|(_, idx)| !idx.is_empty())
-            .collect();
+        let (mut out, work) = shard(keys, self.servers.len());
         let results =
             futures::future::join_all(work.iter().map(|(server, idx)| {
                 self.server_get(*server, idx.iter().map(|&i| keys[i].as_str()))
             }))
             .await;
-        for ((_, idx), result) in work.iter().zip(results) {
-            match result {
-                Ok(found) => {
-                    let mut found: HashMap<String, String> = found.into_iter().collect();
-                    for &i in idx {
-                        out[i] = Ok(found.remove(&keys[i]));
-                    }
-                }
-                Err(e) => {
-                    for &i in idx {
-                        out[i] = Err(e.clone());
-                    }
-                }
-            }
-        }
+        spread(&mut out, keys, &work, results);
         out
     }
 

@@ -170,6 +170,51 @@ struct Shared {
     keys: AtomicUsize,
 }
 
+/// The keys of one multi-get, sorted by server: each key's outcome so far (invalid keys fail
+/// before any I/O, the others start as misses), and per server holding some valid key, the
+/// indices of its keys. Shared with the async client.
+pub(crate) fn shard(keys: &[String], servers: usize) -> (Vec<Lookup>, Vec<(usize, Vec<usize>)>) {
+    let mut out: Vec<Lookup> = vec![Ok(None); keys.len()];
+    let mut shards: Vec<Vec<usize>> = vec![Vec::new(); servers];
+    for (i, key) in keys.iter().enumerate() {
+        match validate_key(key) {
+            Ok(()) => shards[(fnv1a64(key.as_bytes()) % servers as u64) as usize].push(i),
+            Err(e) => out[i] = Err(e),
+        }
+    }
+    let work = shards
+        .into_iter()
+        .enumerate()
+        .filter(|(_, idx)| !idx.is_empty())
+        .collect();
+    (out, work)
+}
+
+/// Each server's answer (or failure) to the keys it was asked: `results[j]` answers
+/// `work[j]`. Keys it did not return stay misses. Shared with the async client.
+pub(crate) fn spread(
+    out: &mut [Lookup],
+    keys: &[String],
+    work: &[(usize, Vec<usize>)],
+    results: Vec<Result<Vec<(String, String)>, McError>>,
+) {
+    for ((_, idx), result) in work.iter().zip(results) {
+        match result {
+            Ok(found) => {
+                let mut found: HashMap<String, String> = found.into_iter().collect();
+                for &i in idx {
+                    out[i] = Ok(found.remove(&keys[i]));
+                }
+            }
+            Err(e) => {
+                for &i in idx {
+                    out[i] = Err(e.clone());
+                }
+            }
+        }
+    }
+}
+
 /// `host:port` of each server, resolved: (the name as given, its address). Shared with the
 /// async client.
 pub(crate) fn resolve<I, S>(servers: I) -> Result<Vec<(String, SocketAddr)>, McError>
@@ -286,19 +331,7 @@ impl Memcached {
     /// Each key's outcome, in the order of `keys`: one `get` per server holding some of the
     /// (valid) keys, all servers at once.
     pub fn get_multi(&self, keys: &[String]) -> Vec<Lookup> {
-        let mut out: Vec<Lookup> = vec![Ok(None); keys.len()];
-        let mut shards: Vec<Vec<usize>> = vec![Vec::new(); self.shared.servers.len()];
-        for (i, key) in keys.iter().enumerate() {
-            match validate_key(key) {
-                Ok(()) => shards[self.server_index(key)].push(i),
-                Err(e) => out[i] = Err(e),
-            }
-        }
-        let work: Vec<(usize, Vec<usize>)> = shards
-            .into_iter()
-            .enumerate()
-            .filter(|(_, idx)| !idx.is_empty())
-            .collect();
+        let (mut out, work) = shard(keys, self.shared.servers.len());
         let results: Vec<Result<Vec<(String, String)>, McError>> = match work.as_slice() {
             [] => Vec::new(),
             [(server, idx)] => vec![self.server_get(*server, keys, idx)],
@@ -316,21 +349,7 @@ impl Memcached {
                 results
             }),
         };
-        for ((_, idx), result) in work.iter().zip(results) {
-            match result {
-                Ok(found) => {
-                    let mut found: HashMap<String, String> = found.into_iter().collect();
-                    for &i in idx {
-                        out[i] = Ok(found.remove(&keys[i]));
-                    }
-                }
-                Err(e) => {
-                    for &i in idx {
-                        out[i] = Err(e.clone());
-                    }
-                }
-            }
-        }
+        spread(&mut out, keys, &work, results);
         out
     }
 
