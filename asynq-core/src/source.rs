@@ -75,6 +75,62 @@ pub trait DataSource: Send + Sync + 'static {
         keys: &[Self::Key],
     ) -> impl Future<Output = Result<Vec<(Self::Key, Self::Value)>, Self::Error>> + Send;
 
+    /// Answer a batch like [`fetch`](DataSource::fetch), where each key may fail on its own.
+    ///
+    /// The runtime always calls this method; by default it is `fetch` with every answer `Ok`.
+    /// Override it for stores whose keys fail independently, such as a sharded cache with one
+    /// server down: an `Err` for a key fails only the tasks waiting on that key (with
+    /// [`Error::Source`] holding it), while an `Err` for the whole call still fails all its keys.
+    /// `fetch` stays required, for callers that want the plain answer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asynq_core::{asynq, DataSource, Error, Runtime};
+    ///
+    /// /// Two shards; the odd one is down.
+    /// struct Shards;
+    /// impl DataSource for Shards {
+    ///     type Key = u32;
+    ///     type Value = u32;
+    ///     type Error = String;
+    ///     async fn fetch(&self, keys: &[u32]) -> Result<Vec<(u32, u32)>, String> {
+    ///         self.fetch_each(keys).await?.into_iter().map(|(k, v)| Ok((k, v?))).collect()
+    ///     }
+    ///     async fn fetch_each(&self, keys: &[u32]) -> Result<Vec<(u32, Result<u32, String>)>, String> {
+    ///         Ok(keys
+    ///             .iter()
+    ///             .map(|&k| (k, if k % 2 == 0 { Ok(k * 10) } else { Err("shard 1 is down".into()) }))
+    ///             .collect())
+    ///     }
+    /// }
+    ///
+    /// #[asynq]
+    /// fn two(a: u32, b: u32) -> (Result<u32, Error>, Result<u32, Error>) {
+    ///     (Shards::load(a), Shards::load(b)).await // one call with both keys
+    /// }
+    ///
+    /// let (even, odd) = Runtime::new().with_source(Shards).run(two(2, 3)).unwrap();
+    /// assert_eq!(even.unwrap(), 20);
+    /// assert!(odd.unwrap_err().to_string().ends_with("shard 1 is down"));
+    /// ```
+    #[allow(
+        clippy::type_complexity,
+        reason = "the signature implementors write, spelled out"
+    )]
+    fn fetch_each(
+        &self,
+        keys: &[Self::Key],
+    ) -> impl Future<
+        Output = Result<Vec<(Self::Key, Result<Self::Value, Self::Error>)>, Self::Error>,
+    > + Send {
+        async move {
+            // With `Error = Infallible` the answer keeps its allocation (same layout).
+            let answers = self.fetch(keys).await?;
+            Ok(answers.into_iter().map(|(k, v)| (k, Ok(v))).collect())
+        }
+    }
+
     /// The name used in statistics and errors; the type's name by default.
     fn name(&self) -> &str {
         short_type_name::<Self>()
@@ -162,6 +218,15 @@ pub trait DataSource: Send + Sync + 'static {
 /// What one call of [`DataSource::fetch`] returns.
 pub(crate) type FetchOutput<S> =
     Result<Vec<(<S as DataSource>::Key, <S as DataSource>::Value)>, <S as DataSource>::Error>;
+
+/// What one call of [`DataSource::fetch_each`] returns.
+pub(crate) type EachOutput<S> = Result<
+    Vec<(
+        <S as DataSource>::Key,
+        Result<<S as DataSource>::Value, <S as DataSource>::Error>,
+    )>,
+    <S as DataSource>::Error,
+>;
 
 pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
     let full = std::any::type_name::<T>();

@@ -22,7 +22,7 @@ use smallvec::smallvec;
 use crate::context::{Nodes, Waiter, Waiters};
 use crate::error::{Error, SourceError};
 use crate::mock::Mock;
-use crate::source::{DataSource, FetchOutput, FetchTimeout, panic_message};
+use crate::source::{DataSource, EachOutput, FetchTimeout, panic_message};
 use crate::stats::SourceStats;
 
 /// A source registered with a runtime, type-erased.
@@ -79,10 +79,14 @@ impl<S: DataSource> Fetcher<S> {
         }
     }
 
-    async fn fetch(&self, keys: &[S::Key]) -> FetchOutput<S> {
+    async fn fetch(&self, keys: &[S::Key]) -> EachOutput<S> {
         match self {
-            Fetcher::Real(source) => source.fetch(keys).await,
-            Fetcher::Mock(mock) => mock.fetch(keys),
+            Fetcher::Real(source) => source.fetch_each(keys).await,
+            Fetcher::Mock(mock) => Ok(mock
+                .fetch(keys)?
+                .into_iter()
+                .map(|(k, v)| (k, Ok(v)))
+                .collect()),
         }
     }
 }
@@ -193,10 +197,7 @@ pub(crate) struct CallDone {
 }
 
 /// What `fetch` answered or, when it gave no answer (it panicked or timed out), why not.
-type FetchResult<S> = Result<
-    Result<Vec<(<S as DataSource>::Key, <S as DataSource>::Value)>, <S as DataSource>::Error>,
-    SourceError,
->;
+type FetchResult<S> = Result<EachOutput<S>, SourceError>;
 
 struct Finished<S: DataSource> {
     call: u32,
@@ -647,7 +648,20 @@ impl<S: DataSource> ErasedState for SourceState<S> {
                         && *c == call
                     {
                         let waiters = std::mem::take(waiters);
-                        *entry = Slot::Ready(value);
+                        match value {
+                            Ok(value) => *entry = Slot::Ready(value),
+                            Err(error) => {
+                                // This key alone failed: not cached, as any failure.
+                                *entry = Slot::Failed(Box::new(Error::Source {
+                                    source: Arc::clone(&self.name),
+                                    key: format!("{key:?}"),
+                                    batch: keys.len(),
+                                    error: Arc::from(error.into()),
+                                }));
+                                self.stats.failed += 1;
+                                self.keys.remove(&key, slot);
+                            }
+                        }
                         waiters.into_iter().for_each(|w| nodes.wake(w));
                     }
                 }

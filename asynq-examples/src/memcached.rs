@@ -698,6 +698,28 @@ impl DataSource for MemcachedKv {
         offload(move || kv.get_strict(&keys)).await
     }
 
+    /// A dead server fails only its own keys (with an error naming it); misses are left out.
+    async fn fetch_each(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(String, Result<String, McError>)>, McError> {
+        let client = self.client.share();
+        let keys = keys.to_vec();
+        let lookups = offload(move || {
+            let lookups = client.get_multi(&keys);
+            keys.into_iter().zip(lookups).collect::<Vec<_>>()
+        })
+        .await;
+        Ok(lookups
+            .into_iter()
+            .filter_map(|(key, lookup)| match lookup {
+                Ok(Some(value)) => Some((key, Ok(value))),
+                Ok(None) => None,
+                Err(error) => Some((key, Err(error))),
+            })
+            .collect())
+    }
+
     fn name(&self) -> &str {
         "memcached"
     }

@@ -272,3 +272,62 @@ fn a_fetch_polled_outside_any_run_is_an_error() {
     let out = futures::executor::block_on(load);
     assert!(matches!(out, Err(Error::NotInRun { .. })), "{out:?}");
 }
+
+/// Fails odd keys one by one, through `fetch_each`.
+struct PerKey;
+
+impl DataSource for PerKey {
+    type Key = u64;
+    type Value = u64;
+    type Error = String;
+
+    async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, u64)>, String> {
+        self.fetch_each(keys)
+            .await?
+            .into_iter()
+            .map(|(k, v)| Ok((k, v?)))
+            .collect()
+    }
+
+    async fn fetch_each(&self, keys: &[u64]) -> Result<Vec<(u64, Result<u64, String>)>, String> {
+        Ok(keys
+            .iter()
+            .map(|&k| {
+                (
+                    k,
+                    if k % 2 == 0 {
+                        Ok(10 * k)
+                    } else {
+                        Err(format!("{k} is odd"))
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn name(&self) -> &str {
+        "per-key"
+    }
+}
+
+#[test]
+fn a_source_can_fail_single_keys_of_a_call() {
+    #[asynq]
+    fn four() -> Vec<Result<u64, Error>> {
+        PerKey::load_many(1..=4).await
+    }
+    let rt = Runtime::new().with_source(PerKey);
+    let out = rt.run(four()).unwrap();
+    assert_eq!(out[1].as_ref().unwrap(), &20);
+    assert_eq!(out[3].as_ref().unwrap(), &40);
+    assert_eq!(
+        out[0].as_ref().unwrap_err().to_string(),
+        "source `per-key` failed to fetch key 1 (in a call of 4 keys): 1 is odd"
+    );
+    assert!(matches!(&out[2], Err(Error::Source { key, .. }) if key == "3"));
+    let stats = rt.last_stats();
+    assert_eq!(
+        (stats.calls(), stats.source("per-key").unwrap().failed),
+        (1, 2)
+    );
+}
