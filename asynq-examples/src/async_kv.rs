@@ -31,7 +31,9 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::TcpStream;
 
 use crate::feed::fnv1a64;
-use crate::memcached::{Lookup, McError, shard, spread, validate_key, value_data, value_header};
+use crate::memcached::{
+    Lookup, McError, is_stale, protocol, shard, spread, validate_key, value_data, value_header,
+};
 use crate::sqlite::{Db, Kv};
 
 /// Idle connections kept per server.
@@ -303,21 +305,6 @@ impl AsyncMemcached {
             idle.push(conn);
         }
     }
-}
-
-/// Whether an error on a pooled connection means the server had closed it.
-fn is_stale(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-    )
-}
-
-fn protocol(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
 /// One line of the server's answer, `\r\n` included; an error if the connection closed.

@@ -472,8 +472,9 @@ impl Memcached {
     }
 }
 
-/// Whether an error on a pooled connection means the server had closed it.
-fn is_stale(e: &io::Error) -> bool {
+/// Whether an error on a pooled connection means the server had closed it. Shared with the
+/// async client.
+pub(crate) fn is_stale(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::UnexpectedEof
@@ -493,7 +494,8 @@ fn describe(e: &io::Error, timeout: Duration) -> String {
     }
 }
 
-fn protocol(message: String) -> io::Error {
+/// A malformed answer from a server. Shared with the async client.
+pub(crate) fn protocol(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 

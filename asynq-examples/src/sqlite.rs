@@ -341,18 +341,11 @@ impl<T: Table> DataSource for Sqlite<T> {
 
     async fn fetch(&self, keys: &[T::Key]) -> Result<Vec<(T::Key, Option<T::Row>)>, Self::Error> {
         let (db, keys) = (self.db.clone(), keys.to_vec());
+        // The first row of a key wins; a key without rows gets `None`.
         offload(move || {
-            let mut rows: HashMap<T::Key, T::Row> = HashMap::with_capacity(keys.len());
-            for (key, row) in db.query::<T>(&keys)? {
-                rows.entry(key).or_insert(row);
-            }
-            Ok(keys
-                .into_iter()
-                .map(|key| {
-                    let row = rows.remove(&key);
-                    (key, row)
-                })
-                .collect())
+            answer_in_key_order::<T, _>(&db, keys, |row: &mut Option<T::Row>, new| {
+                row.get_or_insert(new);
+            })
         })
         .await
     }
@@ -364,6 +357,26 @@ impl<T: Table> DataSource for Sqlite<T> {
     fn max_batch_size(&self) -> Option<usize> {
         Some(self.db.max_params())
     }
+}
+
+/// Run `T`'s query for `keys` and answer every key, in the order asked, with its rows folded
+/// by `add` into a value that starts as `V::default()` (also the answer of a key without rows).
+fn answer_in_key_order<T: Table, V: Default>(
+    db: &Db,
+    keys: Vec<T::Key>,
+    add: impl Fn(&mut V, T::Row),
+) -> rusqlite::Result<Vec<(T::Key, V)>> {
+    let mut found: HashMap<T::Key, V> = HashMap::with_capacity(keys.len());
+    for (key, row) in db.query::<T>(&keys)? {
+        add(found.entry(key).or_default(), row);
+    }
+    Ok(keys
+        .into_iter()
+        .map(|key| {
+            let value = found.remove(&key).unwrap_or_default();
+            (key, value)
+        })
+        .collect())
 }
 
 /// A source over a [`Table`] with any number of rows per key: answers every row of the key in
@@ -402,17 +415,7 @@ impl<T: Table> DataSource for SqliteGroups<T> {
     async fn fetch(&self, keys: &[T::Key]) -> Result<Vec<(T::Key, Vec<T::Row>)>, Self::Error> {
         let (db, keys) = (self.db.clone(), keys.to_vec());
         offload(move || {
-            let mut groups: HashMap<T::Key, Vec<T::Row>> = HashMap::with_capacity(keys.len());
-            for (key, row) in db.query::<T>(&keys)? {
-                groups.entry(key).or_default().push(row);
-            }
-            Ok(keys
-                .into_iter()
-                .map(|key| {
-                    let rows = groups.remove(&key).unwrap_or_default();
-                    (key, rows)
-                })
-                .collect())
+            answer_in_key_order::<T, _>(&db, keys, |rows: &mut Vec<T::Row>, row| rows.push(row))
         })
         .await
     }
