@@ -37,6 +37,9 @@ const FREED: u32 = u32::MAX - 1;
 /// child): one is made only when something needs it, so a child that finishes in its first
 /// poll (a trivial task, a cache hit) never costs one.
 pub(crate) const LAZY: u32 = u32::MAX - 2;
+/// Not a node: a join's mark for a child that has finished (see [`JoinAll`](crate::JoinAll)).
+/// Node numbers stay below it.
+pub(crate) const DONE: u32 = u32::MAX - 3;
 
 /// A node to wake once something a future waits on is ready.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,7 +108,7 @@ impl Nodes {
         }
         let id = u32::try_from(self.nodes.len())
             .ok()
-            .filter(|&id| id < LAZY)
+            .filter(|&id| id < DONE)
             .expect("more than 2^32 - 1 simultaneously waiting asynq tasks in one run");
         self.nodes.push(Node {
             parent,

@@ -163,7 +163,7 @@ pub mod __private {
 
     /// The task of an asynq function's body.
     #[inline(always)]
-    pub fn new_task<F: Future>(name: &'static str, future: F) -> Task<F> {
+    pub fn new_task<F: Future>(name: &'static &'static str, future: F) -> Task<F> {
         Task::__new(name, future)
     }
 
@@ -174,7 +174,10 @@ pub mod __private {
     /// The task of an `#[asynq(boxed)]` function's body: a concrete type, so that the
     /// function may call itself, and `Send`.
     #[inline(always)]
-    pub fn new_boxed_task<'a, F>(name: &'static str, future: F) -> Task<BoxFuture<'a, F::Output>>
+    pub fn new_boxed_task<'a, F>(
+        name: &'static &'static str,
+        future: F,
+    ) -> Task<BoxFuture<'a, F::Output>>
     where
         F: Future + Send + 'a,
     {

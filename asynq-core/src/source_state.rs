@@ -774,7 +774,7 @@ mod tests {
         }
         // Round 1 asks for 7 keys (3 calls); round 2 for 9, of which 7 are cached.
         let task = || {
-            crate::Task::__new("twice", async {
+            crate::Task::__new(&"twice", async {
                 let first = Shuffled::load_many(keys(7)).into_future().await;
                 let second = Shuffled::load_many(keys(9)).into_future().await;
                 (values(first), values(second))

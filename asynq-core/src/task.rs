@@ -42,21 +42,62 @@ pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// ```
 #[must_use = "tasks do nothing unless awaited or run"]
 pub struct Task<F> {
-    name: &'static str,
+    name: Name,
     future: F,
+}
+
+/// An asynq function's path, as a thin pointer with a flag in its low bit: whether the task
+/// has started. One word per task, where a `&'static str` and a `bool` took three: tasks are
+/// created by the million, and at that scale their size is what a run costs.
+///
+/// A [`Task`] and its [`TaskFuture`] hold the same two fields, so a `Vec` of tasks becomes a
+/// `Vec` of their futures in place when it is awaited.
+#[derive(Clone, Copy)]
+struct Name(*const &'static str);
+
+// SAFETY: the pointer is only ever read, and points to an immutable `&'static str`.
+unsafe impl Send for Name {}
+// SAFETY: as above.
+unsafe impl Sync for Name {}
+
+impl Name {
+    const STARTED: usize = 1;
+
+    const fn new(name: &'static &'static str) -> Self {
+        // A `&str` is pointer-aligned, so the low bit of its address is free for the flag.
+        const { assert!(align_of::<&str>() > Self::STARTED) };
+        Name(name)
+    }
+
+    fn get(self) -> &'static str {
+        // SAFETY: without the flag this is the `&'static &'static str` given to `new`
+        // (`map_addr` keeps its provenance).
+        unsafe { *self.0.map_addr(|a| a & !Self::STARTED) }
+    }
+
+    fn started(self) -> bool {
+        self.0.addr() & Self::STARTED != 0
+    }
+
+    fn start(&mut self) {
+        self.0 = self.0.map_addr(|a| a | Self::STARTED);
+    }
 }
 
 impl<F: Future> Task<F> {
     /// Wrap the body of an asynq function. Only the `#[asynq]` expansion calls this: a task
     /// must not wait on anything but other yieldables.
     #[doc(hidden)]
-    pub fn __new(name: &'static str, future: F) -> Self {
-        Task { name, future }
+    pub fn __new(name: &'static &'static str, future: F) -> Self {
+        Task {
+            name: Name::new(name),
+            future,
+        }
     }
 
     /// The asynq function's path (`my_crate::pages::profile`).
     pub fn name(&self) -> &'static str {
-        self.name
+        self.name.get()
     }
 
     /// The same task with its future boxed: for recursive asynq functions, and to store tasks
@@ -86,7 +127,7 @@ impl<F: Future> Task<F> {
 impl<F> fmt::Debug for Task<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
-            .field("name", &self.name)
+            .field("name", &self.name.get())
             .finish_non_exhaustive()
     }
 }
@@ -97,7 +138,6 @@ impl<F: Future> Yieldable for Task<F> {
     fn into_future(self) -> TaskFuture<F> {
         TaskFuture {
             name: self.name,
-            started: false,
             future: self.future,
         }
     }
@@ -107,8 +147,7 @@ pin_project_lite::pin_project! {
     /// A task being awaited: its body's future, and the bookkeeping of the run around each poll.
     #[must_use = "futures do nothing unless polled"]
     pub struct TaskFuture<F> {
-        name: &'static str,
-        started: bool,
+        name: Name,
         #[pin]
         future: F,
     }
@@ -119,9 +158,8 @@ impl<F: Future> Future for TaskFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let name = *this.name;
-        let first = !*this.started;
-        *this.started = true;
+        let first = !this.name.started();
+        let name = this.name.get();
         let outer = with_ctx(|run| {
             if first {
                 run.counters.tasks += 1;
@@ -140,6 +178,11 @@ impl<F: Future> Future for TaskFuture<F> {
             let _span = tracing::trace_span!("asynq.task", task = %name).entered();
             this.future.poll(cx)
         };
+        if first && poll.is_pending() {
+            // Marked only if it will be polled again: a task that finishes in its first poll
+            // (most do) only reads its memory, so a million of them leave no dirty cache lines.
+            this.name.start();
+        }
         if let Some(outer) = outer {
             with_ctx(|run| {
                 run.task = outer;
@@ -158,8 +201,8 @@ impl<F: Future> Future for TaskFuture<F> {
 impl<F> fmt::Debug for TaskFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskFuture")
-            .field("name", &self.name)
-            .field("started", &self.started)
+            .field("name", &self.name.get())
+            .field("started", &self.name.started())
             .finish_non_exhaustive()
     }
 }

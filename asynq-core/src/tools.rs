@@ -50,7 +50,7 @@ where
     Y: Yieldable<Output = bool>,
 {
     let predicates: Vec<Y> = items.iter().map(predicate).collect();
-    Task::__new("asynq_core::tools::filter", async move {
+    Task::__new(&"asynq_core::tools::filter", async move {
         let keep = predicates.into_future().await;
         items
             .into_iter()
@@ -85,7 +85,7 @@ where
     Y: Yieldable<Output = Result<bool, E>>,
 {
     let predicates: Vec<Y> = items.iter().map(predicate).collect();
-    Task::__new("asynq_core::tools::try_filter", async move {
+    Task::__new(&"asynq_core::tools::try_filter", async move {
         let keep = predicates
             .into_future()
             .await
@@ -123,7 +123,7 @@ where
     Y: Yieldable<Output = bool>,
 {
     let predicates: Vec<Y> = items.iter().map(predicate).collect();
-    Task::__new("asynq_core::tools::partition", async move {
+    Task::__new(&"asynq_core::tools::partition", async move {
         let keep = predicates.into_future().await;
         let (yes, no): (Vec<_>, Vec<_>) = items.into_iter().zip(keep).partition(|(_, keep)| *keep);
         (
@@ -155,7 +155,7 @@ where
     K: Ord,
 {
     let keys: Vec<Y> = items.iter().map(key).collect();
-    Task::__new("asynq_core::tools::sort_by_key", async move {
+    Task::__new(&"asynq_core::tools::sort_by_key", async move {
         let keys = keys.into_future().await;
         let mut pairs: Vec<(K, T)> = keys.into_iter().zip(items).collect();
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
@@ -174,7 +174,7 @@ where
     K: Ord,
 {
     let keys: Vec<Y> = items.iter().map(key).collect();
-    Task::__new("asynq_core::tools::try_sort_by_key", async move {
+    Task::__new(&"asynq_core::tools::try_sort_by_key", async move {
         let keys = keys
             .into_future()
             .await
@@ -210,7 +210,7 @@ where
     K: Ord,
 {
     let keys: Vec<Y> = items.iter().map(key).collect();
-    Task::__new("asynq_core::tools::max_by_key", async move {
+    Task::__new(&"asynq_core::tools::max_by_key", async move {
         let keys = keys.into_future().await;
         keys.into_iter()
             .zip(items)
@@ -228,7 +228,7 @@ where
     K: Ord,
 {
     let keys: Vec<Y> = items.iter().map(key).collect();
-    Task::__new("asynq_core::tools::min_by_key", async move {
+    Task::__new(&"asynq_core::tools::min_by_key", async move {
         let keys = keys.into_future().await;
         keys.into_iter()
             .zip(items)
@@ -264,7 +264,7 @@ where
     F: FnMut() -> Y,
     Y: Yieldable<Output = Result<T, E>>,
 {
-    Task::__new("asynq_core::tools::retry", async move {
+    Task::__new(&"asynq_core::tools::retry", async move {
         let mut left = attempts.max(1);
         loop {
             left -= 1;

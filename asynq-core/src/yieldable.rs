@@ -130,7 +130,8 @@ impl<Y: Yieldable> Yieldable for Vec<Y> {
     type Output = Vec<Y::Output>;
     type Future = JoinAll<Y::Future>;
     fn into_future(self) -> Self::Future {
-        JoinAll::new(self.into_iter().map(Y::into_future))
+        // Collected in place when `Y` and its future have the same layout (see `JoinAll`).
+        JoinAll::from_vec(self.into_iter().map(Y::into_future).collect())
     }
 }
 
@@ -205,13 +206,13 @@ impl<K, F: Future, M> JoinMap<K, F, M> {
             map.into_iter().map(|(k, y)| (k, y.into_future())).unzip();
         JoinMap {
             keys,
-            join: JoinAll::new(futures),
+            join: JoinAll::from_vec(futures),
             _map: std::marker::PhantomData,
         }
     }
 }
 
-// The keys are never pinned; `JoinAll` keeps its children in a pinned box.
+// The keys are never pinned; `JoinAll` keeps its children on the heap, never moved.
 impl<K, F: Future, M> Unpin for JoinMap<K, F, M> {}
 
 impl<K, F: Future, M: FromIterator<(K, F::Output)>> Future for JoinMap<K, F, M> {

@@ -108,7 +108,7 @@ fn output_type(sig: &Signature) -> Type {
 /// Input:  { body }
 /// Output: {
 ///             { #[deprecated(note = "..")] fn sequential_awaits() {} sequential_awaits(); }
-///             ::asynq_core::__private::new_task(concat!(module_path!(), "::f"), async move {
+///             ::asynq_core::__private::new_task(&concat!(module_path!(), "::f"), async move {
 ///                 let __asynq_ret: T = { body };
 ///                 __asynq_ret
 ///             })
@@ -155,7 +155,7 @@ fn task_body(
         {
             #(#warnings)*
             #prelude
-            #krate::__private::#constructor(::core::concat!(::core::module_path!(), #name), #future)
+            #krate::__private::#constructor(&::core::concat!(::core::module_path!(), #name), #future)
         }
     }
 }
