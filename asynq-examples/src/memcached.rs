@@ -8,8 +8,9 @@
 //! Keys that memcached would reject (empty, longer than 250 bytes, holding a space or a
 //! control character) fail before any I/O.
 //!
-//! Used as a source, each call runs on a thread of its own (the client blocks), so that calls
-//! to different sources of one round overlap and an async executor is never blocked.
+//! Used as a source, each call runs off the run's thread (the client blocks): on tokio's
+//! blocking pool inside a tokio runtime, else on a thread of its own. Calls to different
+//! sources of one round overlap and an async executor is never blocked.
 //!
 //! Two sources sit on it:
 //! - [`Memcached`] itself, with `Value = Result<Option<String>, McError>`: every key gets

@@ -1,11 +1,15 @@
-//! Run a blocking store call on a thread of its own, as a future.
+//! Run a blocking store call off the run's thread, as a future.
 //!
 //! The SQLite and memcached clients here block. Called inside `fetch`, they would block the
 //! run's executor: calls to different sources of one round would follow one another, and an
-//! async executor's thread would stall. [`offload`] moves the call to a new thread and
+//! async executor's thread would stall. [`offload`] moves the call to another thread and
 //! returns a future that completes when it is done, so every call of a round is in flight
-//! at once and `fetch` stays an honest future. A thread per call costs some tens of
-//! microseconds, little against a round trip.
+//! at once and `fetch` stays an honest future.
+//!
+//! Inside a tokio runtime (the `server` program) the call goes to tokio's blocking pool,
+//! whose threads are reused from call to call. Elsewhere (`Runtime::run`, any other
+//! executor) it gets a new thread, which costs some tens of microseconds, little against a
+//! round trip.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -27,7 +31,8 @@ pub(crate) struct Offload<T> {
     state: Arc<Mutex<State<T>>>,
 }
 
-/// Run `work` on a new thread (on this one when no thread can be started).
+/// Run `work` on tokio's blocking pool when called inside a tokio runtime, else on a new
+/// thread (on this one when no thread can be started).
 pub(crate) fn offload<T, F>(work: F) -> Offload<T>
 where
     T: Send + 'static,
@@ -35,16 +40,41 @@ where
 {
     let state = Arc::new(Mutex::new(State::Running(None)));
     let job = Arc::new(Mutex::new(Some(work)));
-    let spawned = {
-        let (state, job) = (Arc::clone(&state), Arc::clone(&job));
-        std::thread::Builder::new()
-            .name("asynq-fetch".into())
-            .spawn(move || complete(&state, &job))
+    let pending = Pending {
+        state: Arc::clone(&state),
+        job: Arc::clone(&job),
     };
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        // A runtime shutting down drops the closure unrun: `Pending`'s drop then does the job.
+        drop(runtime.spawn_blocking(move || pending.complete()));
+        return Offload { state };
+    }
+    let spawned = std::thread::Builder::new()
+        .name("asynq-fetch".into())
+        .spawn(move || pending.complete());
     if spawned.is_err() {
         complete(&state, &job);
     }
     Offload { state }
+}
+
+/// A job handed to another thread. Dropped without having run (its thread pool refused it),
+/// it runs the job where it is dropped, so that the future always completes.
+struct Pending<T, F: FnOnce() -> T> {
+    state: Arc<Mutex<State<T>>>,
+    job: Arc<Mutex<Option<F>>>,
+}
+
+impl<T, F: FnOnce() -> T> Pending<T, F> {
+    fn complete(self) {
+        complete(&self.state, &self.job);
+    }
+}
+
+impl<T, F: FnOnce() -> T> Drop for Pending<T, F> {
+    fn drop(&mut self) {
+        complete(&self.state, &self.job); // does nothing once the job has run
+    }
 }
 
 /// Do the job (unless done already) and hand its result to the future.
@@ -129,5 +159,21 @@ mod tests {
             b_inbox.recv_timeout(Duration::from_secs(10)).is_ok()
         });
         assert!(block_on(a) && block_on(b));
+    }
+
+    #[test]
+    fn inside_tokio_calls_run_on_its_blocking_pool() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .thread_name("tokio-pool")
+            .build()
+            .expect("a tokio runtime");
+        let name = runtime
+            .block_on(async { offload(|| std::thread::current().name().map(str::to_owned)).await });
+        // The runtime names its blocking threads `tokio-pool`; ours are `asynq-fetch`.
+        assert_eq!(name.as_deref(), Some("tokio-pool"));
+        assert_eq!(
+            block_on(offload(|| std::thread::current().name().map(str::to_owned))).as_deref(),
+            Some("asynq-fetch")
+        );
     }
 }

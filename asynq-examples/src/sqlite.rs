@@ -16,8 +16,10 @@
 //! next power of two, so a source needs at most 16 distinct statements whatever its batch
 //! sizes, and `key IN (..., NULL)` matches nothing more.
 //!
-//! Queries block, so each call of a source runs on a thread of its own: the calls of a round
-//! to different sources are in flight together, and an async executor is never blocked.
+//! Queries block, so each call of a source runs off the run's thread: on tokio's blocking pool
+//! inside a tokio runtime (the `server` program's `/profile`), else on a thread of its own.
+//! The calls of a round to different sources are in flight together, and an async executor
+//! is never blocked.
 
 use std::collections::HashMap;
 use std::fmt;
