@@ -44,7 +44,7 @@ async fn feed_handler(State(rt): State<Arc<Runtime>>) -> String {
     format!("{} {}", page.map_or(0, |p| p.len()), stats.calls())
 }
 
-/// The same for the profile page, whose sources run their queries on threads of their own.
+/// The same for the profile page, whose blocking sources run their queries on tokio's blocking pool.
 async fn profile_handler(State(rt): State<Arc<Runtime>>) -> String {
     rt.run_async(profile::render_profile(4))
         .await
