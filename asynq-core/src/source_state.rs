@@ -417,7 +417,11 @@ impl<S: DataSource> SourceState<S> {
                 let slot = u32::try_from(self.slots.len()).expect("more than 2^32 keys in one run");
                 self.batch.push((key, slot));
                 self.keys.insert(hash, slot, &self.batch);
-                self.slots.push(Slot::Pending {
+                // Not `push`: a value made before `push`'s possible call to grow the vector is
+                // built on the stack and copied, and that copy's loads stalled on the stores
+                // just made (store forwarding): a sixth of a waiting task's time in the profile.
+                // `resize_with` grows first and then builds the slot in place.
+                self.slots.resize_with(self.slots.len() + 1, || Slot::Pending {
                     waiters: smallvec![waiter],
                     call: 0,
                 });
