@@ -421,10 +421,11 @@ impl<S: DataSource> SourceState<S> {
                 // built on the stack and copied, and that copy's loads stalled on the stores
                 // just made (store forwarding): a sixth of a waiting task's time in the profile.
                 // `resize_with` grows first and then builds the slot in place.
-                self.slots.resize_with(self.slots.len() + 1, || Slot::Pending {
-                    waiters: smallvec![waiter],
-                    call: 0,
-                });
+                self.slots
+                    .resize_with(self.slots.len() + 1, || Slot::Pending {
+                        waiters: smallvec![waiter],
+                        call: 0,
+                    });
                 Request::Wait(slot)
             }
         }
