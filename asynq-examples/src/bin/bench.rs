@@ -6,6 +6,7 @@
 //! machine. The program exits non-zero when the three FEED-1 renderers disagree on the page.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -326,6 +327,77 @@ fn cache_hits(keys: u64, rounds: u64) -> f64 {
     start.elapsed().as_secs_f64() * 1e9 / (keys * rounds) as f64
 }
 
+/// A flat join of `n` trivial tasks without asynq, for its memory alone: a `Vec` of `n` values
+/// of a task's size (`WORDS` words) written, then each read into a `Vec` of outputs, which is
+/// summed. What the machine charges for this memory at each size is what any flat join of
+/// that many tasks pays before any scheduling.
+fn plain_flat<const WORDS: usize>(n: u64) -> u64 {
+    let tasks: Vec<[u64; WORDS]> = (0..n)
+        .map(|i| {
+            let mut task = [0; WORDS];
+            task[0] = i;
+            task
+        })
+        .collect();
+    let outputs: Vec<u64> = tasks.iter().map(|t| std::hint::black_box(t)[0]).collect();
+    drop(tasks);
+    outputs.iter().sum()
+}
+
+/// [`plain_flat`] for values the size of a `trivial` task.
+fn plain_flat_like_tasks(n: u64) -> u64 {
+    match size_of_val(&trivial(0)).div_ceil(8) {
+        0 | 1 => plain_flat::<1>(n),
+        2 => plain_flat::<2>(n),
+        3 => plain_flat::<3>(n),
+        4 => plain_flat::<4>(n),
+        5 => plain_flat::<5>(n),
+        6 => plain_flat::<6>(n),
+        _ => plain_flat::<8>(n),
+    }
+}
+
+/// `n` fetches batched by hand, as straightforward Rust does it: the keys gathered and
+/// deduplicated in a `HashSet`, one `fetch`, the answers put in a `HashMap`, each key's value
+/// read back from it. The baseline of [`fetching_tasks`].
+fn hand_fetching(n: u64) -> u64 {
+    let keys: Vec<u64> = (0..n).collect();
+    let mut seen = HashSet::new();
+    let unique: Vec<u64> = keys.iter().copied().filter(|&k| seen.insert(k)).collect();
+    let answers = futures::executor::block_on(Numbers.fetch(&unique)).unwrap_or_default();
+    let values: HashMap<u64, u64> = answers.into_iter().collect();
+    keys.iter()
+        .map(|k| values.get(k).copied().unwrap_or(0))
+        .sum()
+}
+
+/// Nanoseconds per unit of `asynq` and of `baseline`, and their ratio: medians over `runs`
+/// runs (after a warm-up) in which the two take turns, so that noise hits both alike.
+fn ns_per_pair(
+    runs: usize,
+    units: u64,
+    mut asynq: impl FnMut() -> u64,
+    mut baseline: impl FnMut() -> u64,
+) -> (f64, f64, f64) {
+    let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..=runs {
+        let mut ns = [0.0; 2];
+        for i in 0..2 {
+            let which = (run + i) % 2;
+            let start = Instant::now();
+            let out = if which == 0 { asynq() } else { baseline() };
+            ns[which] = start.elapsed().as_secs_f64() * 1e9 / units as f64;
+            std::hint::black_box(out);
+        }
+        if run > 0 {
+            a.push(ns[0]);
+            b.push(ns[1]);
+            ratios.push(ns[0] / ns[1]);
+        }
+    }
+    (median(a), median(b), median(ratios))
+}
+
 /// Nanoseconds per unit of one run of `task`, `units` units per run.
 fn ns_per<Y>(rt: &Runtime, runs: usize, units: u64, task: impl Fn() -> Y) -> f64
 where
@@ -345,7 +417,11 @@ struct Scaling {
     n: u64,
     tree: f64,
     flat: f64,
+    /// [`plain_flat_like_tasks`], measured in turns with `flat`.
+    flat_plain: f64,
     waiting: f64,
+    /// [`hand_fetching`], measured in turns with `waiting`.
+    waiting_hand: f64,
     faults_per_1k: f64,
 }
 
@@ -445,15 +521,28 @@ fn main() -> ExitCode {
             // The tree first: the flat joins' large blocks, once freed, leave the allocator
             // handing out fresh pages for a while.
             let tree = ns_per(&rt, runs * 3, n, || tree_tasks(n));
-            let flat = ns_per(&rt, runs, n, || trivial_tasks(n));
-            let faults = page_faults();
-            let waiting = ns_per(&rt, runs, n, || fetching_tasks(n));
-            let faults = (page_faults() - faults) as f64 / ((runs + 1) as u64 * n) as f64;
+            let (flat, flat_plain, _) = ns_per_pair(
+                runs,
+                n,
+                || rt.run(trivial_tasks(n)).expect("the run succeeds"),
+                || plain_flat_like_tasks(n),
+            );
+            let mut faults = 0;
+            let waiting_run = || {
+                let before = page_faults();
+                let out = rt.run(fetching_tasks(n)).expect("the run succeeds");
+                faults += page_faults() - before;
+                out
+            };
+            let (waiting, waiting_hand, _) = ns_per_pair(runs, n, waiting_run, || hand_fetching(n));
+            let faults = faults as f64 / ((runs + 1) as u64 * n) as f64;
             Scaling {
                 n,
                 tree,
                 flat,
+                flat_plain,
                 waiting,
+                waiting_hand,
                 faults_per_1k: faults * 1000.0,
             }
         })
@@ -498,13 +587,32 @@ fn main() -> ExitCode {
     println!("Scaling: ns per task (medians)");
     println!();
     println!(
-        "| tasks | trivial, in a tree | trivial, one flat join | waiting on a fetch, one flat join | page faults per 1k waiting tasks |"
+        "| tasks | trivial, in a tree | trivial, one flat join | its memory alone, plain Rust | waiting on a fetch, one flat join | the same fetches batched by hand | page faults per 1k waiting tasks |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for s in &scaling {
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
-            s.n, s.tree, s.flat, s.waiting, s.faults_per_1k
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            s.n, s.tree, s.flat, s.flat_plain, s.waiting, s.waiting_hand, s.faults_per_1k
+        );
+    }
+    if let (Some(small), Some(large)) = (scaling.first(), scaling.last()) {
+        let growth = |f: fn(&Scaling) -> f64| f(large) / f(small);
+        println!();
+        println!(
+            "Growth from {} to {} tasks (target <= 1.25): in a tree {:.2}; flat join {:.2}, \
+             its memory alone {:.2}, the flat join above its memory ({:.1} -> {:.1} ns) {:.2}; \
+             waiting {:.2}, batched by hand {:.2}",
+            small.n,
+            large.n,
+            growth(|s| s.tree),
+            growth(|s| s.flat),
+            growth(|s| s.flat_plain),
+            small.flat - small.flat_plain,
+            large.flat - large.flat_plain,
+            growth(|s| s.flat - s.flat_plain),
+            growth(|s| s.waiting),
+            growth(|s| s.waiting_hand),
         );
     }
     println!();
