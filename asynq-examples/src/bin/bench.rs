@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use asynq_core::{DataSource, Runtime, Yieldable, asynq};
 use asynq_examples::feed::{self, Params};
@@ -139,12 +139,45 @@ struct FeedRow {
     hand_ms: f64,
     /// Median of the per-run ratios asynq / hand-primed (robust to drift between runs).
     ratio: f64,
-    naive_ms: f64,
+    /// Not measured when every call sleeps (thousands of round trips per page).
+    naive_ms: Option<f64>,
+    /// asynq, hand-primed, naive (0 when not measured).
     calls: [usize; 3],
     /// Heap allocations of one page, asynq and hand-primed.
     allocations: [usize; 2],
     out_len: usize,
     fnv: u64,
+}
+
+/// The round trip of the latency-bound FEED-1 rows.
+const FEED_LATENCY: Duration = Duration::from_millis(1);
+
+/// A markdown table of FEED-1 rows.
+fn print_feed_rows(rows: &[FeedRow]) {
+    println!();
+    println!(
+        "| Q | asynq ms | hand-primed ms | asynq / hand-primed | naive ms | calls (asynq / hand / naive) | allocations (asynq / hand) | out_len | fnv |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for r in rows {
+        let (naive_ms, naive_calls) = match r.naive_ms {
+            Some(ms) => (format!("{ms:.2}"), r.calls[2].to_string()),
+            None => ("–".to_owned(), "–".to_owned()),
+        };
+        println!(
+            "| {} | {:.2} | {:.2} | {:.2} | {naive_ms} | {} / {} / {naive_calls} | {} / {} | {} | {:016x} |",
+            r.q,
+            r.asynq_ms,
+            r.hand_ms,
+            r.ratio,
+            r.calls[0],
+            r.calls[1],
+            r.allocations[0],
+            r.allocations[1],
+            r.out_len,
+            r.fnv
+        );
+    }
 }
 
 /// Reference figures of FEED.md (A = 10): `(Q, out_len, fnv)`.
@@ -154,19 +187,22 @@ const FEED_REFERENCE: [(u64, usize, u64); 3] = [
     (10000, 4_433_496, 0x9434_45dd_fa0e_7305),
 ];
 
-fn feed_row(q: u64, runs: usize) -> Result<FeedRow, String> {
+/// FEED-1 at `q` questions over the in-memory store, each call sleeping `latency`; naive
+/// rendering only when the latency is zero.
+fn feed_row(q: u64, runs: usize, latency: Duration) -> Result<FeedRow, String> {
     let p = Params {
         questions: q,
         answers: 10,
     };
-    let rt = Runtime::new().with_source(feed::memory_store(p));
+    let rt = Runtime::new().with_source(feed::memory_store(p).with_latency(latency));
+    let renderers = if latency.is_zero() { 3 } else { 2 };
     let store = rt.source::<MemoryStore>().expect("the store is registered");
 
     // One checked run of each: same page, and the calls each made.
     let mut pages = Vec::new();
     let mut calls = [0; 3];
     let mut allocations = [0; 2];
-    for (i, calls) in calls.iter_mut().enumerate() {
+    for (i, calls) in calls.iter_mut().enumerate().take(renderers) {
         store.reset_counters();
         let before = ALLOCATIONS.load(Ordering::Relaxed);
         let page = match i {
@@ -205,8 +241,8 @@ fn feed_row(q: u64, runs: usize) -> Result<FeedRow, String> {
     let (mut a, mut h, mut n, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..=runs {
         let mut ms = [0.0; 3];
-        for i in 0..3 {
-            let which = (run + i) % 3;
+        for i in 0..renderers {
+            let which = (run + i) % renderers;
             let start = Instant::now();
             let page = match which {
                 0 => rt.run(feed::feed::<MemoryStore>(p)).expect("checked above"),
@@ -228,7 +264,7 @@ fn feed_row(q: u64, runs: usize) -> Result<FeedRow, String> {
         asynq_ms: median(a),
         hand_ms: median(h),
         ratio: median(ratios),
-        naive_ms: median(n),
+        naive_ms: (renderers == 3).then(|| median(n)),
         calls,
         allocations,
         out_len: pages[0].0,
@@ -489,8 +525,20 @@ fn main() -> ExitCode {
             (false, 1000) => 15,
             (false, _) => 5,
         };
-        match feed_row(q, runs) {
+        match feed_row(q, runs, Duration::ZERO) {
             Ok(row) => rows.push(row),
+            Err(e) => {
+                eprintln!("bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    // Latency-bound: every call sleeps 1 ms, as a remote store's round trip would.
+    let latency_sizes: &[u64] = if args.quick { &[100] } else { &[100, 1000] };
+    let mut latency_rows = Vec::new();
+    for &q in latency_sizes {
+        match feed_row(q, if args.quick { 5 } else { 9 }, FEED_LATENCY) {
+            Ok(row) => latency_rows.push(row),
             Err(e) => {
                 eprintln!("bench: {e}");
                 return ExitCode::FAILURE;
@@ -552,28 +600,14 @@ fn main() -> ExitCode {
     let bytes = median((0..5).map(|_| bytes_per_waiting_task(waiting)).collect());
 
     println!("FEED-1 (A = 10, CPU-bound, in-memory store); medians of interleaved runs");
+    print_feed_rows(&rows);
     println!();
     println!(
-        "| Q | asynq ms | hand-primed ms | asynq / hand-primed | naive ms | calls (asynq / hand / naive) | allocations (asynq / hand) | out_len | fnv |"
+        "FEED-1 latency-bound: the same store sleeping {} ms in every call (naive rendering, \
+         thousands of calls per page, not run)",
+        FEED_LATENCY.as_millis()
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-    for r in &rows {
-        println!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {} / {} / {} | {} / {} | {} | {:016x} |",
-            r.q,
-            r.asynq_ms,
-            r.hand_ms,
-            r.ratio,
-            r.naive_ms,
-            r.calls[0],
-            r.calls[1],
-            r.calls[2],
-            r.allocations[0],
-            r.allocations[1],
-            r.out_len,
-            r.fnv
-        );
-    }
+    print_feed_rows(&latency_rows);
     println!();
     println!("Scheduler (medians)");
     println!();
