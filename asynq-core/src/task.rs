@@ -212,3 +212,40 @@ impl<F> fmt::Debug for TaskFuture<F> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Ready;
+    use std::mem::{align_of, size_of};
+
+    use super::*;
+
+    /// A task costs one word beyond its body's future, and its future has the task's layout,
+    /// so that an awaited `Vec` of tasks becomes its futures in place (see `JoinAll`).
+    #[test]
+    fn a_task_is_one_word_and_its_future_has_its_layout() {
+        fn check<F: Future>() {
+            let word = size_of::<usize>();
+            assert_eq!(
+                size_of::<Task<F>>(),
+                size_of::<F>().next_multiple_of(word) + word
+            );
+            assert_eq!(size_of::<Task<F>>(), size_of::<TaskFuture<F>>());
+            assert_eq!(align_of::<Task<F>>(), align_of::<TaskFuture<F>>());
+        }
+        check::<Ready<u64>>();
+        check::<Ready<u8>>();
+        check::<Ready<[u64; 5]>>();
+        check::<BoxFuture<'static, String>>();
+    }
+
+    #[test]
+    fn the_started_flag_does_not_disturb_the_name() {
+        static NAME: &str = "crate::module::function";
+        let mut name = Name::new(&NAME);
+        assert!(!name.started());
+        name.start();
+        assert!(name.started());
+        assert_eq!(name.get(), "crate::module::function");
+    }
+}
