@@ -214,6 +214,26 @@ impl Nodes {
     }
 }
 
+/// The waiter of the node being polled, not made yet: [`LazyWaiter::get`] makes the node if
+/// the polled future has none (see [`RunState::current_node`]).
+pub(crate) struct LazyWaiter<'a> {
+    nodes: &'a mut Nodes,
+    current: &'a mut u32,
+    lazy: (u32, u32),
+}
+
+impl LazyWaiter<'_> {
+    /// The waiter, the node made now if needed.
+    #[inline]
+    pub(crate) fn get(self) -> Waiter {
+        if *self.current == LAZY {
+            let (parent, slot) = self.lazy;
+            *self.current = self.nodes.alloc(parent, slot);
+        }
+        self.nodes.waiter(*self.current)
+    }
+}
+
 /// Everything a run knows while it polls its tasks.
 pub(crate) struct RunState {
     pub(crate) nodes: Nodes,
@@ -348,6 +368,53 @@ impl RunState {
         (state, nodes)
     }
 
+    /// The run's state of source `S`, registered at `index`, with the waiter of the node being
+    /// polled, to be made only if the request has to wait: a cache hit then costs no node.
+    pub(crate) fn source_state_and_waiter<S: DataSource>(
+        &mut self,
+        index: usize,
+    ) -> (&mut SourceState<S>, LazyWaiter<'_>) {
+        let RunState {
+            sources,
+            nodes,
+            eager,
+            current,
+            lazy,
+            ..
+        } = self;
+        let slot = &mut sources[index];
+        let state = slot
+            .state
+            .get_or_insert_with(|| slot.source.new_state(index, *eager))
+            .as_any_mut()
+            .downcast_mut()
+            .expect("a source's run state has the source's type");
+        let waiter = LazyWaiter {
+            nodes,
+            current,
+            lazy: *lazy,
+        };
+        (state, waiter)
+    }
+
+    /// The run's memoized executions, with the waiter of the node being polled, to be made
+    /// only if the call has to wait.
+    pub(crate) fn memos_and_waiter(&mut self) -> (&mut crate::memo::Memos, LazyWaiter<'_>) {
+        let RunState {
+            memos,
+            nodes,
+            current,
+            lazy,
+            ..
+        } = self;
+        let waiter = LazyWaiter {
+            nodes,
+            current,
+            lazy: *lazy,
+        };
+        (memos, waiter)
+    }
+
     /// The run's state of source `S`, registered at `index`.
     pub(crate) fn source_state<S: DataSource>(&mut self, index: usize) -> &mut SourceState<S> {
         self.source_state_and_nodes(index).0
@@ -361,13 +428,6 @@ impl RunState {
             self.current = self.nodes.alloc(parent, slot);
         }
         self.current
-    }
-
-    /// The waiter for the node being polled.
-    #[inline]
-    pub(crate) fn current_waiter(&mut self) -> Waiter {
-        let node = self.current_node();
-        self.nodes.waiter(node)
     }
 }
 

@@ -212,12 +212,13 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                     .as_ref()
                     .expect("a memo key is kept until the body finishes");
                 let found = with_ctx(|run| {
-                    let waiter = run.current_waiter();
-                    let table = run.memos.tables.entry(id).or_default();
+                    // The waiter (and the node it needs) only for a call that has to wait.
+                    let (memos, waiter) = run.memos_and_waiter();
+                    let table = memos.tables.entry(id).or_default();
                     match table.get_mut(key) {
                         Some(Entry::Done(output)) => Some(Poll::Ready((share.load)(&**output))),
                         Some(Entry::Running(waiters)) => {
-                            waiters.push(waiter);
+                            waiters.push(waiter.get());
                             Some(Poll::Pending)
                         }
                         None => {

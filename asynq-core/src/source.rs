@@ -293,8 +293,7 @@ impl<S: DataSource> Future for Load<S> {
                             source_type: std::any::type_name::<S>(),
                         }));
                     };
-                    let waiter = run.current_waiter();
-                    let state = run.source_state::<S>(index);
+                    let (state, waiter) = run.source_state_and_waiter::<S>(index);
                     match state.request(key, waiter) {
                         Request::Done(r) => Poll::Ready(r),
                         Request::Wait(slot) => {

@@ -19,7 +19,7 @@ use futures::future::Either;
 use hashbrown::HashTable;
 use smallvec::smallvec;
 
-use crate::context::{Nodes, Waiter, Waiters};
+use crate::context::{LazyWaiter, Nodes, Waiters};
 use crate::error::{Error, SourceError};
 use crate::mock::Mock;
 use crate::source::{DataSource, EachOutput, FetchTimeout, panic_message};
@@ -388,7 +388,7 @@ impl<S: DataSource> Drop for SourceState<S> {
 
 impl<S: DataSource> SourceState<S> {
     /// A task asks for `key`: answer from the cache, or join (or start) its pending entry.
-    pub(crate) fn request(&mut self, key: S::Key, waiter: Waiter) -> Request<S::Value> {
+    pub(crate) fn request(&mut self, key: S::Key, waiter: LazyWaiter<'_>) -> Request<S::Value> {
         self.stats.requested += 1;
         let hash = self.keys.hasher.hash_one(&key);
         match self.keys.find(hash, &key, &self.batch) {
@@ -405,7 +405,7 @@ impl<S: DataSource> SourceState<S> {
                 }
                 Slot::Pending { waiters, .. } => {
                     self.stats.coalesced += 1;
-                    waiters.push(waiter);
+                    waiters.push(waiter.get());
                     Request::Wait(slot)
                 }
             },
@@ -421,6 +421,7 @@ impl<S: DataSource> SourceState<S> {
                 // built on the stack and copied, and that copy's loads stalled on the stores
                 // just made (store forwarding): a sixth of a waiting task's time in the profile.
                 // `resize_with` grows first and then builds the slot in place.
+                let waiter = waiter.get();
                 self.slots
                     .resize_with(self.slots.len() + 1, || Slot::Pending {
                         waiters: smallvec![waiter],
@@ -793,6 +794,35 @@ mod tests {
             let stats = rt.last_stats();
             assert_eq!((stats.calls(), stats.keys(), stats.cache_hits()), (4, 9, 7));
         }
+    }
+
+    #[test]
+    fn cache_hits_in_a_join_make_no_nodes() {
+        use crate::context::with_ctx;
+        let live = || with_ctx(|run| run.nodes.live()).expect("inside the run");
+        let page = crate::Task::__new(&"page", async move {
+            let fetched = Doubles::load_many(0..100).into_future().await;
+            assert!(fetched.iter().all(Result::is_ok));
+            let before = live();
+            // Each child hits the cache and finishes in its first poll: no node for any.
+            let hits: Vec<_> = (0..100)
+                .map(|k| {
+                    crate::Task::__new(&"hit", async move {
+                        let value = Doubles::load(k).await.expect("cached");
+                        (value, live())
+                    })
+                })
+                .collect();
+            let hits = hits.into_future().await;
+            (before, hits)
+        });
+        let rt = crate::Runtime::new().with_source(Doubles);
+        let (before, hits) = rt.run(page).unwrap();
+        for (k, (value, live)) in hits.into_iter().enumerate() {
+            assert_eq!(value, 2 * k as u64);
+            assert_eq!(live, before, "child {k} made a node for a cache hit");
+        }
+        assert_eq!(rt.last_stats().cache_hits(), 100);
     }
 
     #[test]
