@@ -226,11 +226,8 @@ impl LazyWaiter<'_> {
     /// The waiter, the node made now if needed.
     #[inline]
     pub(crate) fn get(self) -> Waiter {
-        if *self.current == LAZY {
-            let (parent, slot) = self.lazy;
-            *self.current = self.nodes.alloc(parent, slot);
-        }
-        self.nodes.waiter(*self.current)
+        let node = node_of(self.nodes, self.current, self.lazy);
+        self.nodes.waiter(node)
     }
 }
 
@@ -358,14 +355,7 @@ impl RunState {
             eager,
             ..
         } = self;
-        let slot = &mut sources[index];
-        let state = slot
-            .state
-            .get_or_insert_with(|| slot.source.new_state(index, *eager))
-            .as_any_mut()
-            .downcast_mut()
-            .expect("a source's run state has the source's type");
-        (state, nodes)
+        (source_state_in(sources, index, *eager), nodes)
     }
 
     /// The run's state of source `S`, registered at `index`, with the waiter of the node being
@@ -382,19 +372,12 @@ impl RunState {
             lazy,
             ..
         } = self;
-        let slot = &mut sources[index];
-        let state = slot
-            .state
-            .get_or_insert_with(|| slot.source.new_state(index, *eager))
-            .as_any_mut()
-            .downcast_mut()
-            .expect("a source's run state has the source's type");
         let waiter = LazyWaiter {
             nodes,
             current,
             lazy: *lazy,
         };
-        (state, waiter)
+        (source_state_in(sources, index, *eager), waiter)
     }
 
     /// The run's memoized executions, with the waiter of the node being polled, to be made
@@ -423,12 +406,32 @@ impl RunState {
     /// The node being polled, made now if it has none yet.
     #[inline]
     pub(crate) fn current_node(&mut self) -> u32 {
-        if self.current == LAZY {
-            let (parent, slot) = self.lazy;
-            self.current = self.nodes.alloc(parent, slot);
-        }
-        self.current
+        node_of(&mut self.nodes, &mut self.current, self.lazy)
     }
+}
+
+/// The state of the source registered at `index`, made on the run's first request to it.
+fn source_state_in<S: DataSource>(
+    sources: &mut [SourceSlot],
+    index: usize,
+    eager: bool,
+) -> &mut SourceState<S> {
+    let slot = &mut sources[index];
+    slot.state
+        .get_or_insert_with(|| slot.source.new_state(index, eager))
+        .as_any_mut()
+        .downcast_mut()
+        .expect("a source's run state has the source's type")
+}
+
+/// The node `current` names, made now (child `lazy` of its join) if it is [`LAZY`].
+#[inline]
+fn node_of(nodes: &mut Nodes, current: &mut u32, lazy: (u32, u32)) -> u32 {
+    if *current == LAZY {
+        let (parent, slot) = lazy;
+        *current = nodes.alloc(parent, slot);
+    }
+    *current
 }
 
 impl std::fmt::Debug for RunState {
