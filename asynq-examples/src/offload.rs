@@ -39,53 +39,49 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     let state = Arc::new(Mutex::new(State::Running(None)));
-    let job = Arc::new(Mutex::new(Some(work)));
-    let pending = Pending {
+    let job = Job {
         state: Arc::clone(&state),
-        job: Arc::clone(&job),
+        work: Some(work),
     };
+    // A pool that refuses the job (its runtime shutting down) or a thread that cannot be
+    // started drops it unrun: `Job`'s drop then runs it here, so the future always completes.
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        // A runtime shutting down drops the closure unrun: `Pending`'s drop then does the job.
-        drop(runtime.spawn_blocking(move || pending.complete()));
-        return Offload { state };
-    }
-    let spawned = std::thread::Builder::new()
-        .name("asynq-fetch".into())
-        .spawn(move || pending.complete());
-    if spawned.is_err() {
-        complete(&state, &job);
+        drop(runtime.spawn_blocking(move || job.run()));
+    } else {
+        let thread = std::thread::Builder::new().name("asynq-fetch".into());
+        drop(thread.spawn(move || job.run()));
     }
     Offload { state }
 }
 
-/// A job handed to another thread. Dropped without having run (its thread pool refused it),
-/// it runs the job where it is dropped, so that the future always completes.
-struct Pending<T, F: FnOnce() -> T> {
+/// The call handed to another thread, and where its result goes.
+struct Job<T, F: FnOnce() -> T> {
     state: Arc<Mutex<State<T>>>,
-    job: Arc<Mutex<Option<F>>>,
+    /// Taken when the call runs.
+    work: Option<F>,
 }
 
-impl<T, F: FnOnce() -> T> Pending<T, F> {
-    fn complete(self) {
-        complete(&self.state, &self.job);
+impl<T, F: FnOnce() -> T> Job<T, F> {
+    fn run(mut self) {
+        self.finish();
+    }
+
+    /// Make the call (unless made already) and hand its result to the future.
+    fn finish(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(work));
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let State::Running(Some(waker)) = std::mem::replace(&mut *state, State::Done(result)) {
+            waker.wake();
+        }
     }
 }
 
-impl<T, F: FnOnce() -> T> Drop for Pending<T, F> {
+impl<T, F: FnOnce() -> T> Drop for Job<T, F> {
     fn drop(&mut self) {
-        complete(&self.state, &self.job); // does nothing once the job has run
-    }
-}
-
-/// Do the job (unless done already) and hand its result to the future.
-fn complete<T, F: FnOnce() -> T>(state: &Mutex<State<T>>, job: &Mutex<Option<F>>) {
-    let Some(work) = job.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-        return;
-    };
-    let result = std::panic::catch_unwind(AssertUnwindSafe(work));
-    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-    if let State::Running(Some(waker)) = std::mem::replace(&mut *state, State::Done(result)) {
-        waker.wake();
+        self.finish(); // does nothing once the call has been made
     }
 }
 
@@ -159,6 +155,22 @@ mod tests {
             b_inbox.recv_timeout(Duration::from_secs(10)).is_ok()
         });
         assert!(block_on(a) && block_on(b));
+    }
+
+    #[test]
+    fn a_call_refused_by_a_shut_down_runtime_still_completes() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a tokio runtime");
+        let handle = runtime.handle().clone();
+        runtime.shutdown_background();
+        let _inside = handle.enter();
+        // The pool drops the job unrun; the job's drop then makes the call on this thread,
+        // before `offload` returns: the future is ready at its first poll.
+        let here = std::thread::current().id();
+        let mut call = std::pin::pin!(offload(move || std::thread::current().id() == here));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert_eq!(call.as_mut().poll(&mut cx), Poll::Ready(true));
     }
 
     #[test]
