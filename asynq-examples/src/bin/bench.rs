@@ -407,15 +407,15 @@ fn hand_fetching(n: u64) -> u64 {
         .sum()
 }
 
-/// Nanoseconds per unit of `asynq` and of `baseline`, and their ratio: medians over `runs`
-/// runs (after a warm-up) in which the two take turns, so that noise hits both alike.
+/// Nanoseconds per unit of `asynq` and of `baseline`: medians over `runs` runs (after a
+/// warm-up) in which the two take turns, so that noise hits both alike.
 fn ns_per_pair(
     runs: usize,
     units: u64,
     mut asynq: impl FnMut() -> u64,
     mut baseline: impl FnMut() -> u64,
-) -> (f64, f64, f64) {
-    let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+) -> (f64, f64) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
     for run in 0..=runs {
         let mut ns = [0.0; 2];
         for i in 0..2 {
@@ -428,10 +428,9 @@ fn ns_per_pair(
         if run > 0 {
             a.push(ns[0]);
             b.push(ns[1]);
-            ratios.push(ns[0] / ns[1]);
         }
     }
-    (median(a), median(b), median(ratios))
+    (median(a), median(b))
 }
 
 /// Nanoseconds per unit of one run of `task`, `units` units per run.
@@ -569,7 +568,7 @@ fn main() -> ExitCode {
             // The tree first: the flat joins' large blocks, once freed, leave the allocator
             // handing out fresh pages for a while.
             let tree = ns_per(&rt, runs * 3, n, || tree_tasks(n));
-            let (flat, flat_plain, _) = ns_per_pair(
+            let (flat, flat_plain) = ns_per_pair(
                 runs,
                 n,
                 || rt.run(trivial_tasks(n)).expect("the run succeeds"),
@@ -582,7 +581,7 @@ fn main() -> ExitCode {
                 faults += page_faults() - before;
                 out
             };
-            let (waiting, waiting_hand, _) = ns_per_pair(runs, n, waiting_run, || hand_fetching(n));
+            let (waiting, waiting_hand) = ns_per_pair(runs, n, waiting_run, || hand_fetching(n));
             let faults = faults as f64 / ((runs + 1) as u64 * n) as f64;
             Scaling {
                 n,
