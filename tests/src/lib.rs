@@ -1,9 +1,13 @@
 //! Integration tests of asynq: see `tests/`. This library holds helpers shared by them:
-//! [`faults`], a source wrapper that injects faults, and [`program`], random asynq programs
-//! with a reference interpreter for the property tests.
+//! [`faults`], a source wrapper that injects faults, [`program`], random asynq programs
+//! with a reference interpreter for the property tests, and [`TempDb`], a database file
+//! removed when done.
 
 pub mod faults;
 pub mod program;
+mod temp;
+
+pub use temp::TempDb;
 
 // The README's Rust examples compile and run as doctests of this crate.
 #[doc = include_str!("../../README.md")]

@@ -2,40 +2,19 @@
 //! servers): the same page (out_len and fnv of `shared/bench/FEED.md`), 3 rounds, and the
 //! store's real round trips, batched and naive.
 
-use std::path::PathBuf;
-
 use asynq_core::{DataSource, Runtime};
 use asynq_examples::feed::{self, Params};
 use asynq_examples::kv::KvStore;
 use asynq_examples::local_memcached::start_or_skip;
 use asynq_examples::memcached::{Memcached, MemcachedKv};
 use asynq_examples::sqlite::SqliteKv;
+use asynq_tests::TempDb;
 
 /// FEED.md's reference figures: (Q, A, keys, out_len, fnv).
 const SIZES: [(u64, u64, usize, usize, u64); 2] = [
     (10, 5, 195, 2152, 0xac26a36b50baee7b),
     (100, 10, 3400, 39740, 0x56dc3f446f2c5f61),
 ];
-
-/// A database file in the temporary directory, removed on drop.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> TempDb {
-        let path = std::env::temp_dir().join(format!(
-            "asynq-test-backends-{}-{name}.sqlite",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&path);
-        TempDb(path)
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// What one rendering gave: (out_len, fnv, round trips, keys sent, rounds).
 type Figures = (usize, u64, usize, usize, usize);
@@ -87,7 +66,7 @@ fn memory_and_sqlite_render_the_same_page_in_three_round_trips() {
         assert_eq!(memory, (len, fnv, 3, keys, 3), "memory Q={q} A={a}");
 
         let file = TempDb::new(&format!("q{q}-a{a}"));
-        let (store, created) = SqliteKv::open_feed(&file.0, p).unwrap();
+        let (store, created) = SqliteKv::open_feed(file.path(), p).unwrap();
         assert!(created);
         assert_eq!(
             batched(store, p),
@@ -95,7 +74,7 @@ fn memory_and_sqlite_render_the_same_page_in_three_round_trips() {
             "sqlite Q={q} A={a}"
         );
 
-        let (store, created) = SqliteKv::open_feed(&file.0, p).unwrap();
+        let (store, created) = SqliteKv::open_feed(file.path(), p).unwrap();
         assert!(!created);
         let n = naive_keys(p);
         assert_eq!(

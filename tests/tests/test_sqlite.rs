@@ -2,31 +2,11 @@
 //! bound-parameter limit, `None` for absent rows, errors, threads.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use asynq_core::{DataSource, Error, Runtime, asynq};
 use asynq_examples::feed::{self, Params};
 use asynq_examples::sqlite::{Db, Sqlite, SqliteGroups, SqliteKv, Table, rusqlite};
-
-/// A database file in the temporary directory, removed on drop.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> TempDb {
-        let path = std::env::temp_dir().join(format!(
-            "asynq-test-sqlite-{}-{name}.sqlite",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&path);
-        TempDb(path)
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use asynq_tests::TempDb;
 
 /// Users by id: a name and the ids of two friends.
 struct Users;
@@ -68,7 +48,7 @@ impl Table for Broken {
 /// A file database with users 0..n (user u's friends: u+1 and u+2, modulo n) and 3 posts by
 /// each even user.
 fn users_db(file: &TempDb, n: i64) -> Db {
-    let db = Db::open(&file.0).unwrap();
+    let db = Db::open(file.path()).unwrap();
     db.with_conn(|c| {
         c.execute_batch(
             "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, friend1 INTEGER, friend2 INTEGER);
@@ -225,7 +205,7 @@ fn a_failing_query_fails_its_keys_with_the_sql_error() {
 #[test]
 fn key_value_table_round_trips_any_text_and_misses_are_errors() {
     let file = TempDb::new("kv");
-    let store = SqliteKv::create(Db::open(&file.0).unwrap()).unwrap();
+    let store = SqliteKv::create(Db::open(file.path()).unwrap()).unwrap();
     let values = [
         ("unicode", "héllo wörld ✓ 日本語 🦀"),
         ("spaces", "  with  spaces  "),
@@ -295,10 +275,10 @@ fn the_feed_file_is_created_once_and_reused() {
         questions: 10,
         answers: 5,
     };
-    let (store, created) = SqliteKv::open_feed(&file.0, small).unwrap();
+    let (store, created) = SqliteKv::open_feed(file.path(), small).unwrap();
     assert!(created);
     drop(store);
-    let (store, created) = SqliteKv::open_feed(&file.0, small).unwrap();
+    let (store, created) = SqliteKv::open_feed(file.path(), small).unwrap();
     assert!(!created, "the second open reuses the file");
     let rt = Runtime::new().with_source(store);
     let page = rt.run(feed::feed::<SqliteKv>(small)).unwrap();
@@ -313,7 +293,7 @@ fn the_feed_file_is_created_once_and_reused() {
         questions: 100,
         answers: 10,
     };
-    let (store, created) = SqliteKv::open_feed(&file.0, bigger).unwrap();
+    let (store, created) = SqliteKv::open_feed(file.path(), bigger).unwrap();
     assert!(created);
     let rt = Runtime::new().with_source(store);
     let page = rt.run(feed::feed::<SqliteKv>(bigger)).unwrap();
@@ -328,7 +308,7 @@ fn profiles_take_three_rounds_and_five_queries_however_many_are_rendered() {
     use asynq_examples::profile;
 
     let file = TempDb::new("profile");
-    let (db, created) = profile::open(&file.0, 200).unwrap();
+    let (db, created) = profile::open(file.path(), 200).unwrap();
     assert!(created);
     let followers = |uid: i64| -> i64 {
         db.with_conn(|c| {
