@@ -407,6 +407,17 @@ pub fn eval_name() -> String {
     format!("{}::eval", module_path!())
 }
 
+/// The property tests' settings: `cases` random programs, a failure shrunk up to 4096 times
+/// and printed, and no regression file beside the tests.
+pub fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        max_shrink_iters: 4096,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 /// Generated maximum batch sizes of the three stores (`None`: unlimited).
 pub fn batch_sizes() -> impl Strategy<Value = [Option<usize>; 3]> {
     let one = || prop_oneof![Just(None), (1usize..4).prop_map(Some)];

@@ -197,11 +197,7 @@ fn runtime_with_hang() -> Runtime {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 500,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(program::config(500))]
 
     /// A random program, its calls slow, dropped after any number of polls: nothing of the
     /// run stays alive, and the same runtime then runs the program correctly.

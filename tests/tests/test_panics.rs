@@ -184,11 +184,7 @@ fn panics_in_spawned_runs_come_back_as_errors() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 500,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(program::config(500))]
 
     /// Random programs some of whose nodes panic: the run ends with `TaskPanicked` exactly
     /// when the sequential reference reaches a panicking node, nothing of the run stays

@@ -47,13 +47,7 @@ fn check_run(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 2000,
-        max_shrink_iters: 4096,
-        // A failure prints its shrunk program; no regression file beside the tests.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(program::config(2000))]
 
     /// Healthy stores (with their holes: keys they do not hold fail with `MissingKey`).
     #[test]
@@ -170,13 +164,7 @@ impl Plan {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 1000,
-        max_shrink_iters: 4096,
-        // A failure prints its shrunk program; no regression file beside the tests.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(program::config(1000))]
 
     /// The same programs with faults injected: every waiter of an affected key sees exactly
     /// the documented error, everything else the healthy value, with the healthy schedule

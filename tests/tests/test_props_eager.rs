@@ -13,12 +13,7 @@ use asynq_tests::program::{self, SrcA, SrcB, SrcC, healthy, reference, root_task
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 1000,
-        max_shrink_iters: 4096,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(program::config(1000))]
 
     #[test]
     fn eager_runs_like_the_reference(
