@@ -14,7 +14,19 @@ pub use temp::TempDb;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-// The migration guide's Rust examples too.
+// The Rust examples of the pages under docs/ too.
 #[doc = include_str!("../../docs/from-python-asynq.md")]
 #[cfg(doctest)]
 pub struct MigrationGuideDoctests;
+
+#[doc = include_str!("../../docs/feed1.md")]
+#[cfg(doctest)]
+pub struct Feed1Doctests;
+
+#[doc = include_str!("../../docs/observability.md")]
+#[cfg(doctest)]
+pub struct ObservabilityDoctests;
+
+#[doc = include_str!("../../docs/serving.md")]
+#[cfg(doctest)]
+pub struct ServingDoctests;
