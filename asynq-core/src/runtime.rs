@@ -436,7 +436,7 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         futures::executor::block_on(self)
     }
 
-    /// The scheduler loop (DESIGN.md, "Execution model").
+    /// The scheduler loop (`docs/architecture.md`, "The execution model").
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Error>> {
         assert!(!self.finished, "a run polled after it finished");
         if let Some(task) = context::current_task() {

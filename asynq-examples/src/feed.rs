@@ -1,4 +1,4 @@
-//! FEED-1: one page of a Q&A site, rendered by nested asynq functions (`shared/bench/FEED.md`).
+//! FEED-1: one page of a Q&A site, rendered by nested asynq functions (`docs/feed1.md`).
 //!
 //! `feed -> question -> answer -> user name`, each fetching only its own keys from a key-value
 //! store, with siblings awaited together. The runtime turns it into the optimal 3 store calls.
@@ -65,7 +65,7 @@ pub fn memory_store(p: Params) -> MemoryStore {
     MemoryStore::from_pairs(dataset(p))
 }
 
-/// FNV-1a, 64 bits: the page's fingerprint in FEED.md.
+/// FNV-1a, 64 bits: the page's fingerprint in `docs/feed1.md`.
 ///
 /// # Examples
 ///

@@ -4,9 +4,9 @@
 //! - [`sqlite`]: SQLite sources, one `SELECT ... WHERE key IN (...)` per round.
 //! - [`memcached`]: a memcached client and sources over one or more servers, sharded by key.
 //! - [`kv`]: the shape every FEED-1 backend has (`get_multi` over string keys).
-//! - [`feed`]: the FEED-1 page (`shared/bench/FEED.md`) as nested asynq functions, with the
+//! - [`feed`]: the FEED-1 page (`docs/feed1.md`) as nested asynq functions, with the
 //!   hand-primed and naive baselines.
-//! - [`profile`]: the seed talk's `render_profile(uid)` over an SQLite schema.
+//! - [`profile`]: `render_profile(uid)` of Quora's asynq talk over an SQLite schema.
 //! - [`local_memcached`]: start a memcached server on a free local port (for tests).
 //! - [`async_kv`]: sources doing their I/O under tokio (memcached over tokio TCP, SQLite on
 //!   tokio's blocking pool), and [`serve`]: the `server` program's axum service.

@@ -1,4 +1,4 @@
-//! The seed talk's `render_profile(uid)` over an SQLite schema of users, follows, questions
+//! `render_profile(uid)` of Quora's asynq talk, over an SQLite schema of users, follows, questions
 //! and answers.
 //!
 //! ```text

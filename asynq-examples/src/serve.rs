@@ -5,7 +5,7 @@
 //! response's `X-Asynq-Rounds` and `X-Asynq-Calls` headers and into a ring buffer of the last
 //! runs that `GET /stats` lists.
 //!
-//! - `GET /profile/{uid}`: the seed talk's `render_profile(uid)` ([`crate::profile`]) over the
+//! - `GET /profile/{uid}`: the profile page of Quora's asynq talk ([`crate::profile`]) over the
 //!   SQLite file of [`Config::db`] (made and filled on first use): 3 rounds, 5 queries.
 //! - `GET /feed?questions=Q&answers=A` (defaults 100 and 10): the FEED-1 page
 //!   ([`crate::feed`]) over the [`ReadThrough`] source: SQLite queried on tokio's blocking

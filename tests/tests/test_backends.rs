@@ -1,5 +1,5 @@
 //! FEED-1 on every backend of the `feed` program (memory, an SQLite file, two memcached
-//! servers): the same page (out_len and fnv of `shared/bench/FEED.md`), 3 rounds, and the
+//! servers): the same page (out_len and fnv of `docs/feed1.md`), 3 rounds, and the
 //! store's real round trips, batched and naive.
 
 use asynq_core::{DataSource, Runtime};
@@ -10,7 +10,7 @@ use asynq_examples::memcached::{Memcached, MemcachedKv};
 use asynq_examples::sqlite::SqliteKv;
 use asynq_tests::TempDb;
 
-/// FEED.md's reference figures: (Q, A, keys, out_len, fnv).
+/// The reference figures of `docs/feed1.md`: (Q, A, keys, out_len, fnv).
 const SIZES: [(u64, u64, usize, usize, u64); 2] = [
     (10, 5, 195, 2152, 0xac26a36b50baee7b),
     (100, 10, 3400, 39740, 0x56dc3f446f2c5f61),

@@ -1,4 +1,4 @@
-//! FEED-1 (shared/bench/FEED.md) at all four reference sizes: calls, keys, rounds, bytes.
+//! FEED-1 (`docs/feed1.md`) at all four reference sizes: calls, keys, rounds, bytes.
 
 use asynq_core::Runtime;
 use asynq_examples::feed::{self, Params, fnv1a64};

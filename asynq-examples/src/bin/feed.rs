@@ -1,4 +1,4 @@
-//! Render the FEED-1 page (`shared/bench/FEED.md`) with asynq and print its figures.
+//! Render the FEED-1 page (`docs/feed1.md`) with asynq and print its figures.
 //!
 //! `cargo run --release -p asynq-examples --bin feed -- --questions 1000 --answers 10`
 //! prints the first 200 characters of the page, then one summary line:

@@ -1,4 +1,4 @@
-//! Render user profiles, the seed talk's `render_profile(uid)`, from an SQLite database.
+//! Render user profiles, `render_profile(uid)` of Quora's asynq talk, from an SQLite database.
 //!
 //! `cargo run --release -p asynq-examples --bin profile -- 4 7` prints each profile's HTML,
 //! the run's statistics, and a last line `rounds=3 queries=5`: 3 rounds and 5 queries

@@ -1,4 +1,4 @@
-//! Serve pages rendered with asynq over HTTP: the FEED-1 page and the seed's profile page.
+//! Serve pages rendered with asynq over HTTP: the FEED-1 page and a user's profile page.
 //!
 //! `cargo run --release -p asynq-examples --bin server -- --port 8080` prints
 //! `server: listening on http://127.0.0.1:8080` and serves, on 127.0.0.1 only:

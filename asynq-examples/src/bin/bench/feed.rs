@@ -58,7 +58,7 @@ fn print_feed_rows(rows: &[FeedRow]) {
     }
 }
 
-/// Reference figures of FEED.md (A = 10): `(Q, out_len, fnv)`.
+/// Reference figures of `docs/feed1.md` (A = 10): `(Q, out_len, fnv)`.
 const FEED_REFERENCE: [(u64, usize, u64); 3] = [
     (100, 39740, 0x56dc_3f44_6f2c_5f61),
     (1000, 420_354, 0xf4d5_a1d7_6cc5_dc31),
@@ -109,7 +109,7 @@ fn feed_row(q: u64, runs: usize, latency: Duration) -> Result<FeedRow, String> {
         && (len, fnv) != pages[0]
     {
         return Err(format!(
-            "FEED-1 Q={q}: rendered out_len={} fnv={:016x}, FEED.md says out_len={len} fnv={fnv:016x}",
+            "FEED-1 Q={q}: rendered out_len={} fnv={:016x}, docs/feed1.md says out_len={len} fnv={fnv:016x}",
             pages[0].0, pages[0].1
         ));
     }
