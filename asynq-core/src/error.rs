@@ -36,7 +36,7 @@ pub type SourceError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// let rt = Runtime::new().with_source(Nothing);
 /// let err = rt.run(get(7)).unwrap_err();
 /// assert!(matches!(err, Error::MissingKey { .. }));
-/// assert_eq!(err.to_string(), "source `Nothing` did not answer key 7");
+/// assert!(err.to_string().starts_with("source `Nothing` did not answer key 7 (a source answers every key"));
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
@@ -47,6 +47,10 @@ pub enum Error {
         source_type: &'static str,
     },
     /// The source answered its batch without this key.
+    ///
+    /// A source answers every key it is asked for; where a row may be absent its `Value` is an
+    /// `Option` (answer `None`) or, for a has-many source, a `Vec` (answer an empty one). The
+    /// helpers of [`answers`](crate::answers) build such answers from a query's rows.
     MissingKey {
         /// The source's [`name`](crate::DataSource::name).
         source: Arc<str>,
@@ -89,6 +93,11 @@ pub enum Error {
     },
 }
 
+/// What a [`Error::MissingKey`] message suggests.
+const MISSING_KEY_HINT: &str = "a source answers every key it is asked for: `None` for an \
+    absent row with `Value = Option<Row>`, an empty `Vec` for a key without rows; see \
+    `asynq_core::answers`";
+
 /// How many waiting tasks a stall message lists before it says "and N more".
 const STALL_LIST: usize = 10;
 
@@ -100,9 +109,10 @@ impl fmt::Display for Error {
                 "no data source of type `{source_type}` is registered with this runtime; \
                  add it with `Runtime::with_source`"
             ),
-            Error::MissingKey { source, key } => {
-                write!(f, "source `{source}` did not answer key {key}")
-            }
+            Error::MissingKey { source, key } => write!(
+                f,
+                "source `{source}` did not answer key {key} ({MISSING_KEY_HINT})"
+            ),
             Error::Source {
                 source,
                 key,

@@ -90,6 +90,8 @@
 //!   (recursion), `crate = "path"`, `allow_sequential`.
 //! - [`ready`], [`try_all`], and the [`tools`] whose predicate or key is an asynq function.
 //! - [`cache`]: prime and clear the run's cache; [`DataSource::caches_answers`].
+//! - [`answers`]: a source's complete answer from a query's rows (has-many sources: an empty
+//!   `Vec` for a key without rows).
 //! - [`Mock`] and [`Runtime::with_mock`]: test doubles of sources.
 //! - [`scoped_value!`], [`with_hooks`], [`Timer`]: values and hooks scoped to a task.
 //! - [`Runtime::eager_resume`]: tasks resume as soon as their keys are answered.
@@ -111,6 +113,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+pub mod answers;
 pub mod cache;
 mod context;
 mod error;

@@ -50,10 +50,13 @@ fn keys_missing_from_an_answer_fail_only_their_waiters() {
     assert_eq!(out[2].as_ref().unwrap(), &30);
     let err = out[1].as_ref().unwrap_err();
     assert!(matches!(err, Error::MissingKey { source, key } if &**source == "rec" && key == "2"));
-    assert_eq!(err.to_string(), "source `rec` did not answer key 2");
+    assert_eq!(
+        err.to_string(),
+        "source `rec` did not answer key 2 (a source answers every key it is asked for: `None` for an absent row with `Value = Option<Row>`, an empty `Vec` for a key without rows; see `asynq_core::answers`)"
+    );
     assert_eq!(
         out[3].as_ref().unwrap_err().to_string(),
-        "source `rec` did not answer key 4"
+        "source `rec` did not answer key 4 (a source answers every key it is asked for: `None` for an absent row with `Value = Option<Row>`, an empty `Vec` for a key without rows; see `asynq_core::answers`)"
     );
     assert_eq!(rt.last_stats().source("rec").unwrap().failed, 2);
 }

@@ -220,7 +220,10 @@ fn missing_keys_fail_alone_with_missing_key() {
     let (results, _, _) = rt.run(page(vec![3, 4])).unwrap();
     let err = results[0].as_ref().unwrap_err();
     assert!(matches!(err, Error::MissingKey { .. }), "{err:?}");
-    assert_eq!(err.to_string(), "source `Kv` did not answer key 3");
+    assert_eq!(
+        err.to_string(),
+        "source `Kv` did not answer key 3 (a source answers every key it is asked for: `None` for an absent row with `Value = Option<Row>`, an empty `Vec` for a key without rows; see `asynq_core::answers`)"
+    );
     assert_eq!(results[1].as_ref().unwrap(), &40);
     check_recovers(&rt, 5);
 }
@@ -379,7 +382,7 @@ fn faults_combine_per_call() {
             "failed",
             "fetch panicked: injected panic while fetching [1]",
             "fetch panicked: injected panic in fetch of [2]",
-            "MissingKey(source `Kv` did not answer key 3)",
+            "MissingKey(source `Kv` did not answer key 3 (a source answers every key it is asked for: `None` for an absent row with `Value = Option<Row>`, an empty `Vec` for a key without rows; see `asynq_core::answers`))",
             "ok 40",
             "ok 50",
         ]

@@ -27,7 +27,7 @@ fn a_mock_from_a_map_answers_in_place_of_the_source() {
     let err = rt.run(sum(vec![3])).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "source `mock Recorder` did not answer key 3"
+        "source `mock Recorder` did not answer key 3 (a source answers every key it is asked for: `None` for an absent row with `Value = Option<Row>`, an empty `Vec` for a key without rows; see `asynq_core::answers`)"
     );
     assert_eq!(mock.keys(), [1, 2, 3]);
     mock.reset();

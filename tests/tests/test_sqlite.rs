@@ -230,7 +230,7 @@ fn key_value_table_round_trips_any_text_and_misses_are_errors() {
     assert!(matches!(err, Error::MissingKey { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "source `sqlite` did not answer key \"absent\""
+        "source `sqlite` did not answer key \"absent\" (a source answers every key it is asked for: `None` for an absent row with `Value = Option<Row>`, an empty `Vec` for a key without rows; see `asynq_core::answers`)"
     );
 }
 
