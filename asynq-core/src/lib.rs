@@ -158,12 +158,6 @@ pub mod __private {
     pub use crate::task::Task;
     pub use crate::yieldable::Yieldable;
 
-    /// The future of an awaited value (`x.await` becomes `into_future(x).await`).
-    #[inline(always)]
-    pub fn into_future<Y: Yieldable>(yieldable: Y) -> Y::Future {
-        yieldable.into_future()
-    }
-
     /// The task of an asynq function's body.
     #[inline(always)]
     pub fn new_task<F: Future>(name: &'static &'static str, future: F) -> Task<F> {

@@ -11,7 +11,7 @@
 
 use proc_macro2::Span;
 use syn::visit_mut::{self, VisitMut};
-use syn::{FnArg, GenericParam, Lifetime, Signature, TypeParamBound};
+use syn::{FnArg, GenericParam, Lifetime, ReceiverKind, Signature, TypeParamBound};
 
 /// Input:  fn f<'a, T>(&self, x: &'a T, y: &str, z: impl Display)
 /// Output: fn f<'__asynq, '__asynq_life0, '__asynq_life1, 'a, T>(
@@ -31,11 +31,14 @@ pub(crate) fn bound_lifetimes(sig: &mut Signature) -> Lifetime {
         match input {
             FnArg::Receiver(receiver) => {
                 has_self = true;
-                if let Some((_, lifetime)) = &mut receiver.reference {
-                    match lifetime {
-                        Some(lifetime) => elided.visit_lifetime_mut(lifetime),
-                        None => *lifetime = Some(elided.fresh()),
+                match &mut receiver.kind {
+                    ReceiverKind::Reference(_, Some(lifetime), _) => {
+                        elided.visit_lifetime_mut(lifetime);
                     }
+                    ReceiverKind::Reference(_, lifetime, _) => *lifetime = Some(elided.fresh()),
+                    // `self: &Self`, `self: Box<Self>`: the lifetimes of the written type.
+                    ReceiverKind::Typed(_, ty) => elided.visit_type_mut(ty),
+                    _ => {}
                 }
             }
             FnArg::Typed(typed) => elided.visit_type_mut(&mut typed.ty),
@@ -122,7 +125,7 @@ impl VisitMut for Elided {
             .push(TypeParamBound::Lifetime(bound.clone()));
     }
 
-    fn visit_type_bare_fn_mut(&mut self, _: &mut syn::TypeBareFn) {
+    fn visit_type_fn_ptr_mut(&mut self, _: &mut syn::TypeFnPtr) {
         // A `fn(&T)` type has its own elision scope.
     }
 
@@ -155,5 +158,16 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected}\nin\n{text}");
         }
+    }
+
+    #[test]
+    fn names_the_lifetime_of_a_typed_receiver() {
+        let mut sig: Signature = syn::parse_quote!(fn f(self: &Self, x: &u8));
+        bound_lifetimes(&mut sig);
+        let text = sig.into_token_stream().to_string();
+        assert!(
+            text.contains("(self : & '__asynq_life0 Self , x : & '__asynq_life1 u8)"),
+            "{text}"
+        );
     }
 }

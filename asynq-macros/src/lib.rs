@@ -3,9 +3,11 @@
 //! Depend on `asynq-core`, which re-exports the attribute and holds the runtime that its
 //! expansion names; this crate is an implementation detail.
 //!
-//! The expansion reads in four steps, one module each: `args` parses the options,
-//! `parse` and `validate` accept the function, `misuse` and `sequential` check the
-//! body, `rewrite` turns its awaits into yieldable awaits, and `expand` writes the task.
+//! `expand` drives the expansion, in this order: `args` parses the options, `parse` and
+//! `validate` accept the function, `boxed` and `memo` adjust the signature for their options,
+//! `misuse` and `sequential` check the body, `rewrite` turns its awaits into yieldable
+//! awaits, and `expand` writes the task around it (`code` prints tokens back as source for
+//! the messages, `error` collects them).
 
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 

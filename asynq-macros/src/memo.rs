@@ -11,7 +11,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericParam, Pat, Signature, Type};
+use syn::{FnArg, GenericParam, Pat, ReceiverKind, Signature, Type};
 
 use crate::error::Errors;
 
@@ -38,7 +38,7 @@ pub(crate) fn prepare(
     let mut keys = Vec::new();
     for input in &sig.inputs {
         match input {
-            FnArg::Receiver(receiver) if receiver.reference.is_some() => errors.spanned(
+            FnArg::Receiver(receiver) if matches!(receiver.kind, ReceiverKind::Reference(..)) => errors.spanned(
                 receiver,
                 "#[asynq(memo)] keys each call on its arguments, and a borrowed `self` cannot be \
                  kept as a key; take `self` by value (a cheap clone or an `Arc`), or remove `memo`",

@@ -6,7 +6,8 @@ use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Item, Macro, Path, Token};
 
-/// Rewrites `x.await` into `<krate>::__private::into_future(x).await`.
+/// Rewrites `x.await` into
+/// `(<krate>::__private::Yieldable::into_future(::core::convert::identity(x))).await`.
 pub(crate) struct Awaits<'a> {
     pub(crate) krate: &'a Path,
 }
@@ -25,16 +26,16 @@ impl VisitMut for Awaits<'_> {
         visit_mut::visit_expr_mut(self, expr);
         if let Expr::Await(awaited) = expr {
             // Input:  base.await
-            // Output: ::asynq_core::__private::into_future(base).await
-            // spanned on `base`, so that a base that cannot be awaited is the error's span.
-            // Output: ::asynq_core::__private::Yieldable::into_future(::core::convert::identity(base))
+            // Output: (::asynq_core::__private::Yieldable::into_future(
+            //             ::core::convert::identity(base))).await
             //
-            // Both calls span exactly the operand: their paths carry the operand's first span
-            // and their parentheses the last. An operand that cannot be awaited fails the
-            // bound of `into_future` (a trait method, so that rustc adds no note pointing into
-            // asynq-core) and, again, the `.await` of its output; with equal spans
-            // rustc reports it once. `identity` keeps rustc from narrowing the first report to
-            // one element of a tuple, which would defeat that.
+            // Both calls span exactly the operand, so that a base that cannot be awaited is the
+            // error's span: their paths carry the operand's first span and their parentheses
+            // the last. An operand that cannot be awaited fails the trait bound of
+            // `Yieldable::into_future` (a trait method, so that rustc adds no note pointing
+            // into asynq-core) and, again, the `.await` of its output; with equal spans rustc
+            // reports it once. `identity` keeps rustc from narrowing the first report to one
+            // element of a tuple, which would defeat that.
             let base = &awaited.base;
             let mut tokens = base.to_token_stream().into_iter();
             let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
