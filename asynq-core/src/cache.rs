@@ -55,12 +55,15 @@ use crate::context::{RunState, with_ctx};
 use crate::error::Error;
 use crate::source::DataSource;
 
-/// Run `f` on the state of source `S` in the run polling on this thread.
+/// Run `f` on the state of source `S` in the run polling on this thread; `call` names the
+/// function of this module that asks, for the error outside a run.
 fn on_source<S: DataSource>(
+    call: &'static str,
     f: impl FnOnce(&mut crate::source_state::SourceState<S>, &mut crate::context::Nodes),
 ) -> Result<(), Error> {
     with_ctx(|run| apply::<S>(run, f)).unwrap_or(Err(Error::NotInRun {
         source_type: std::any::type_name::<S>(),
+        call,
     }))
 }
 
@@ -83,16 +86,18 @@ pub(crate) fn apply<S: DataSource>(
 /// current round is still sent with the others (the round keeps its one call), and its answer
 /// is ignored.
 pub fn prime<S: DataSource>(key: S::Key, value: S::Value) -> Result<(), Error> {
-    on_source::<S>(|state, nodes| state.prime(key, value, nodes))
+    on_source::<S>("cache::prime", |state, nodes| {
+        state.prime(key, value, nodes)
+    })
 }
 
 /// Forget the run's cached answer (or failure) for `key` of source `S`: the next request
 /// fetches it again.
 pub fn clear<S: DataSource>(key: &S::Key) -> Result<(), Error> {
-    on_source::<S>(|state, _| state.clear(key))
+    on_source::<S>("cache::clear", |state, _| state.clear(key))
 }
 
 /// Forget every answer of source `S` cached in the run.
 pub fn clear_source<S: DataSource>() -> Result<(), Error> {
-    on_source::<S>(|state, _| state.clear_all())
+    on_source::<S>("cache::clear_source", |state, _| state.clear_all())
 }

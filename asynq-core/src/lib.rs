@@ -145,7 +145,7 @@ pub use crate::scoped::{
     Hooked, HookedFuture, Scoped, ScopedFuture, ScopedKey, TaskHooks, Timer, TimerHooks, with_hooks,
 };
 pub use crate::source::{DataSource, FetchTimeout, Load};
-pub use crate::stats::{SourceStats, Stats};
+pub use crate::stats::{FunctionStats, RoundSourceStats, RoundStats, SourceStats, Stats};
 pub use crate::task::{BoxFuture, LocalBoxFuture, Task, TaskFuture};
 pub use crate::tools::try_all;
 pub use crate::yieldable::{JoinMap, OptionFuture, Ready, Yieldable, ready};

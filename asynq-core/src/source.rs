@@ -308,16 +308,28 @@ impl<S: DataSource> Future for Load<S> {
                 .unwrap_or_else(|| {
                     Poll::Ready(Err(Error::NotInRun {
                         source_type: std::any::type_name::<S>(),
+                        call: "DataSource::load",
                     }))
                 })
             }
-            LoadState::Waiting { source, slot } => {
-                with_ctx(|run| run.source_state::<S>(source).poll_slot(slot)).unwrap_or_else(|| {
-                    Poll::Ready(Err(Error::NotInRun {
-                        source_type: std::any::type_name::<S>(),
-                    }))
-                })
-            }
+            LoadState::Waiting { source, slot } => with_ctx(|run| {
+                let diagnosing = run.diagnose.is_some();
+                let state = run.source_state::<S>(source);
+                let poll = state.poll_slot(slot);
+                if diagnosing && poll.is_pending() {
+                    let what = state.waiting_on(slot);
+                    if let Some(diagnosis) = &mut run.diagnose {
+                        diagnosis.waits_on(what);
+                    }
+                }
+                poll
+            })
+            .unwrap_or_else(|| {
+                Poll::Ready(Err(Error::NotInRun {
+                    source_type: std::any::type_name::<S>(),
+                    call: "DataSource::load",
+                }))
+            }),
             LoadState::Done => panic!("a fetch request polled after it completed"),
         };
         if result.is_ready() {

@@ -20,7 +20,7 @@ use hashbrown::HashTable;
 use smallvec::smallvec;
 
 use crate::context::{LazyWaiter, Nodes, Waiters};
-use crate::error::{Error, SourceError};
+use crate::error::{Error, SourceError, debug_bounded};
 use crate::mock::Mock;
 use crate::source::{DataSource, EachOutput, FetchTimeout, panic_message};
 use crate::stats::SourceStats;
@@ -429,6 +429,16 @@ impl<S: DataSource> SourceState<S> {
                     });
                 Request::Wait(slot)
             }
+        }
+    }
+
+    /// What a request waiting on `slot` waits on, for a stall's message: the source and the
+    /// key (its `Debug` form, cut to a readable length).
+    pub(crate) fn waiting_on(&self, slot: u32) -> String {
+        let away = [&self.keys.returning[..], &self.keys.in_flight[..]];
+        match KeyIndex::key(&self.keys.home, away, &self.batch, slot) {
+            Some(key) => format!("waits on `{}` key {}", self.name, debug_bounded(key)),
+            None => format!("waits on a key of `{}`", self.name),
         }
     }
 

@@ -63,7 +63,37 @@ pub struct Stats {
     pub elapsed: Duration,
 }
 
-/// Figures of one round of a run.
+/// Figures of one round of a run: an element of [`Stats::per_round`].
+///
+/// A round is one batch of calls, at most one per source and chunk of
+/// [`max_batch_size`](crate::DataSource::max_batch_size) keys, sent when every task waits.
+///
+/// # Examples
+///
+/// ```
+/// use asynq_core::{asynq, DataSource, RoundSourceStats, RoundStats, Runtime};
+/// # struct Double;
+/// # impl DataSource for Double {
+/// #     type Key = u32; type Value = u32; type Error = std::convert::Infallible;
+/// #     async fn fetch(&self, k: &[u32]) -> Result<Vec<(u32, u32)>, Self::Error> {
+/// #         Ok(k.iter().map(|&k| (k, 2 * k)).collect())
+/// #     }
+/// # }
+///
+/// #[asynq]
+/// fn chain(k: u32) -> Result<u32, asynq_core::Error> {
+///     let a = Double::load(k).await?;
+///     Double::load(a).await // needs `a`: the next round
+/// }
+///
+/// let rt = Runtime::new().with_source(Double);
+/// rt.run((chain(1), chain(2), chain(1))).unwrap();
+/// let stats = rt.last_stats();
+/// let rounds: &[RoundStats] = &stats.per_round;
+/// assert_eq!(rounds.len(), 2);
+/// let first: &RoundSourceStats = &rounds[0].sources[0];
+/// assert_eq!((&*first.name, first.requested, first.keys, first.calls), ("Double", 3, 2, 1));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RoundStats {
@@ -73,7 +103,8 @@ pub struct RoundStats {
     pub wall: Duration,
 }
 
-/// Figures of one source in one round.
+/// Figures of one source in one round: an element of [`RoundStats::sources`] (see its
+/// example).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RoundSourceStats {
@@ -90,7 +121,34 @@ pub struct RoundSourceStats {
     pub wall: Duration,
 }
 
-/// Figures of one asynq function in one run.
+/// Figures of one asynq function in one run: an element of [`Stats::functions`], collected
+/// when the runtime was built with
+/// [`with_function_stats`](crate::Runtime::with_function_stats).
+///
+/// # Examples
+///
+/// ```
+/// use asynq_core::{asynq, FunctionStats, Runtime};
+///
+/// #[asynq]
+/// fn leaf(x: u32) -> u32 {
+///     x * 2
+/// }
+///
+/// #[asynq]
+/// fn page() -> u32 {
+///     let xs = (0..4).map(leaf).collect::<Vec<_>>().await;
+///     xs.into_iter().sum()
+/// }
+///
+/// let rt = Runtime::new().with_function_stats(true);
+/// assert_eq!(rt.run(page()).unwrap(), 12);
+/// let stats = rt.last_stats();
+/// let leaf: &FunctionStats = stats.functions.iter().find(|f| f.name.ends_with("::leaf")).unwrap();
+/// assert_eq!((leaf.tasks, leaf.polls), (4, 4));
+/// // The slowest functions first, by their own time (not the time they waited for fetches).
+/// assert!(stats.functions.windows(2).all(|w| w[0].self_time >= w[1].self_time));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FunctionStats {
@@ -105,7 +163,34 @@ pub struct FunctionStats {
     pub self_time: Duration,
 }
 
-/// Figures of one source in one run.
+/// Figures of one source in one run: an element of [`Stats::sources`], found by name with
+/// [`Stats::source`].
+///
+/// # Examples
+///
+/// ```
+/// use asynq_core::{asynq, DataSource, Runtime, SourceStats};
+/// # struct Double;
+/// # impl DataSource for Double {
+/// #     type Key = u32; type Value = u32; type Error = std::convert::Infallible;
+/// #     async fn fetch(&self, k: &[u32]) -> Result<Vec<(u32, u32)>, Self::Error> {
+/// #         Ok(k.iter().map(|&k| (k, 2 * k)).collect())
+/// #     }
+/// # }
+///
+/// #[asynq]
+/// fn twice(k: u32) -> Result<u32, asynq_core::Error> {
+///     let (a, b) = (Double::load(k), Double::load(k)).await; // one key, asked twice
+///     Ok(a? + Double::load(k).await? + b?) // and once more, from the cache
+/// }
+///
+/// let rt = Runtime::new().with_source(Double);
+/// assert_eq!(rt.run(twice(5)).unwrap(), 30);
+/// let stats = rt.last_stats();
+/// let double: &SourceStats = stats.source("Double").unwrap();
+/// assert_eq!((double.calls, double.keys, double.requested), (1, 1, 3));
+/// assert_eq!((double.coalesced, double.cache_hits, double.failed), (1, 1, 0));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SourceStats {

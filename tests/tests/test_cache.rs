@@ -134,18 +134,27 @@ fn clearing_a_source_forgets_all_its_answers() {
 
 #[test]
 fn cache_control_outside_a_run_is_an_error() {
-    assert!(matches!(
-        cache::prime::<Recorder>(1, 1),
-        Err(Error::NotInRun { .. })
-    ));
-    assert!(matches!(
-        cache::clear::<Recorder>(&1),
-        Err(Error::NotInRun { .. })
-    ));
-    assert!(matches!(
-        cache::clear_source::<Recorder>(),
-        Err(Error::NotInRun { .. })
-    ));
+    // Each error names the call that was made, not a fetch.
+    let recorder = std::any::type_name::<Recorder>();
+    let outside = [
+        ("cache::prime", cache::prime::<Recorder>(1, 1)),
+        ("cache::clear", cache::clear::<Recorder>(&1)),
+        ("cache::clear_source", cache::clear_source::<Recorder>()),
+    ];
+    for (name, result) in outside {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, Error::NotInRun { call, source_type } if call == name && source_type == recorder),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`{name}` for `{recorder}` was called outside an asynq run; call it inside an \
+                 asynq function, or prime a run before it starts with `RunFuture::prime`"
+            )
+        );
+    }
     #[asynq]
     fn unknown() -> Result<(), Error> {
         cache::clear::<Other>(&1)

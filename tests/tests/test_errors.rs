@@ -118,6 +118,78 @@ fn a_failed_call_fails_its_keys_and_nothing_else() {
 }
 
 #[test]
+fn a_call_of_one_key_says_key() {
+    let rt = Runtime::new().with_source(Recorder::new("flaky").answering(fail_if_contains_13));
+    let err = rt.run(get(13)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "source `flaky` failed to fetch key 13 (in a call of 1 key): connection reset"
+    );
+}
+
+/// A store's error with a cause of its own, as a database client's errors have.
+#[derive(Debug)]
+struct QueryFailed(std::io::Error);
+
+impl std::fmt::Display for QueryFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("query failed")
+    }
+}
+
+impl std::error::Error for QueryFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+struct Refusing;
+
+impl DataSource for Refusing {
+    type Key = u64;
+    type Value = u64;
+    type Error = QueryFailed;
+
+    async fn fetch(&self, _keys: &[u64]) -> Result<Vec<(u64, u64)>, QueryFailed> {
+        Err(QueryFailed(std::io::Error::other("connection refused")))
+    }
+}
+
+#[asynq]
+fn refused(k: u64) -> Result<u64, Error> {
+    Refusing::load(k).await
+}
+
+/// Every message of `error`'s chain, as `anyhow`'s `{:#}` and `eyre`'s reports walk it.
+fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut messages = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(cause) = next {
+        messages.push(cause.to_string());
+        next = cause.source();
+    }
+    messages
+}
+
+#[test]
+fn an_error_chain_shows_the_sources_error_once() {
+    let rt = Runtime::new().with_source(Refusing);
+    let err = rt.run(refused(7)).unwrap_err();
+    assert_eq!(
+        chain(&err),
+        [
+            "source `Refusing` failed to fetch key 7 (in a call of 1 key): query failed",
+            "connection refused",
+        ]
+    );
+    // The source's own error is still there to inspect.
+    let Error::Source { error, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(error.downcast_ref::<QueryFailed>().is_some());
+}
+
+#[test]
 fn a_failed_key_is_fetched_again_when_asked_again() {
     // Failures are not cached, so that a retry in the same run can succeed.
     let rt = Runtime::new().with_source(Recorder::new("flaky").answering(fail_if_contains_13));
@@ -196,6 +268,27 @@ fn page() -> Result<u64, Error> {
     Ok(a? + b)
 }
 
+#[asynq]
+fn crowd() -> u64 {
+    let stuck = (0..15).map(|_| stuck()).collect::<Vec<_>>().await;
+    stuck.into_iter().sum()
+}
+
+#[test]
+fn a_stall_of_many_tasks_of_one_function_says_it_once_with_a_count() {
+    let err = Runtime::new().run(crowd()).unwrap_err();
+    let Error::Stall { waiting } = &err else {
+        panic!("expected a stall, got {err:?}")
+    };
+    assert_eq!(waiting.len(), 15);
+    assert_eq!(
+        err.to_string(),
+        "the run stalled: nothing is runnable and nothing is being fetched, yet 15 asynq tasks \
+         still wait:\n  crowd\n    15 × stuck (waits on a future that is neither an asynq task \
+         nor a fetch, so nothing will wake it)"
+    );
+}
+
 #[test]
 fn a_stalled_run_is_an_error_naming_the_waiting_functions() {
     let rt = Runtime::new().with_source(Recorder::new("rec"));
@@ -216,7 +309,7 @@ fn a_stalled_run_is_an_error_naming_the_waiting_functions() {
         "{msg}"
     );
     assert!(
-        msg.ends_with("still wait:\n  page\n    stuck (waits on a future that is neither an asynq task nor a fetch, so nothing will wake it)"),
+        msg.ends_with("yet 1 asynq task still waits:\n  page\n    stuck (waits on a future that is neither an asynq task nor a fetch, so nothing will wake it)"),
         "{msg}"
     );
     // The sibling's fetch happened; the runtime serves the next run.

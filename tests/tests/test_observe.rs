@@ -78,6 +78,53 @@ fn stats_of_a_known_program() {
     assert!(self_time <= stats.elapsed);
 }
 
+/// A name and a count.
+type Figure = (String, usize);
+
+/// The figures of each round and function as named types, in a helper of the caller's own (as
+/// a test harness or a metrics exporter writes them).
+fn summary(
+    rounds: &[asynq_core::RoundStats],
+    functions: &[asynq_core::FunctionStats],
+) -> (Vec<Vec<Figure>>, Vec<Figure>) {
+    let source = |s: &asynq_core::RoundSourceStats| (s.name.to_string(), s.keys);
+    let rounds = rounds
+        .iter()
+        .map(|r| r.sources.iter().map(source).collect())
+        .collect();
+    let mut functions: Vec<Figure> = functions
+        .iter()
+        .map(|f| (f.name.rsplit("::").next().unwrap().to_owned(), f.tasks))
+        .collect();
+    functions.sort();
+    (rounds, functions)
+}
+
+#[test]
+fn stats_types_can_be_named() {
+    let rt = rt().with_function_stats(true);
+    rt.run(page()).unwrap();
+    let stats: asynq_core::Stats = rt.last_stats();
+    let (rounds, functions) = summary(&stats.per_round, &stats.functions);
+    assert_eq!(
+        rounds,
+        [
+            vec![("rec".to_owned(), 2), ("other".to_owned(), 2)],
+            vec![("rec".to_owned(), 2)]
+        ]
+    );
+    assert_eq!(
+        functions,
+        [
+            ("branch".to_owned(), 3),
+            ("leaf".to_owned(), 3),
+            ("page".to_owned(), 1)
+        ]
+    );
+    let sources: &[asynq_core::SourceStats] = &stats.sources;
+    assert_eq!(sources.len(), 2);
+}
+
 #[test]
 fn function_stats_are_off_by_default() {
     let rt = rt();
