@@ -188,7 +188,7 @@ const TOPICS: [&str; 6] = [
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn populate(db: &Db, users: i64) -> rusqlite::Result<bool> {
-    let tag = format!("profile-2 users={users}");
+    let tag = mark(users).tag;
     db.with_conn(|c| {
         c.execute_batch(SCHEMA)?;
         let held: Option<String> = c
@@ -241,14 +241,22 @@ pub fn populate(db: &Db, users: i64) -> rusqlite::Result<bool> {
     })
 }
 
-/// Open (or create and fill) the profile database at `path`; see [`populate`].
-pub fn open(path: impl AsRef<Path>, users: i64) -> Result<(Db, bool), Box<dyn std::error::Error>> {
-    if let Some(dir) = path.as_ref().parent() {
-        std::fs::create_dir_all(dir)?;
+/// How a profile site's file made by [`open`] is known (see [`crate::sqlite::open_owned`]).
+pub fn mark(users: i64) -> crate::sqlite::Mark {
+    crate::sqlite::Mark {
+        user_version: 2001,
+        tag: format!("profile-2 users={users}"),
     }
-    let db = Db::open(path)?;
-    let created = populate(&db, users)?;
-    Ok((db, created))
+}
+
+/// Open the profile site at `path`, made and filled by [`populate`] on first use (or when it
+/// holds another number of users) through [`crate::sqlite::open_owned`]: built atomically,
+/// and a file this crate did not make is refused and left untouched. Returns the database and
+/// whether it was built now.
+pub fn open(path: impl AsRef<Path>, users: i64) -> Result<(Db, bool), crate::sqlite::OpenError> {
+    crate::sqlite::open_owned(path.as_ref(), &mark(users), |db| {
+        populate(db, users).map(drop)
+    })
 }
 
 /// `text` with `&`, `<`, `>` and `"` escaped for HTML.

@@ -8,6 +8,10 @@
 //! the target directory made on first use); `calls` counts the store's real round trips.
 //! `--latency-ms N` adds a fixed delay per round trip and `--naive` renders with one round
 //! trip per key, so that the batching factor shows directly.
+//!
+//! Sizes are checked before anything is allocated: at most [`MAX_QUESTIONS`] questions,
+//! [`MAX_ANSWERS`] answers each, and [`MAX_DATASET_KEYS`] keys in the data set; a larger size
+//! is a usage error (exit code 2) naming the largest accepted value.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -19,18 +23,28 @@ use asynq_examples::feed::{self, Params};
 use asynq_examples::kv::KvStore;
 use asynq_examples::memcached::{Memcached, MemcachedKv};
 use asynq_examples::sqlite::SqliteKv;
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory as _, Parser, ValueEnum};
+
+/// The most questions a page may have.
+const MAX_QUESTIONS: u64 = 100_000;
+/// The most answers a question may have.
+const MAX_ANSWERS: u64 = 1_000;
+/// The most keys the data set may hold (23 + 2A per question): about 0.6 GB in memory.
+const MAX_DATASET_KEYS: u64 = 5_000_000;
 
 /// Render one page of a Q&A site (FEED-1) as nested asynq functions over a key-value store,
 /// and print the round trips it took.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "feed", version)]
 struct Args {
-    /// Questions on the page (Q).
-    #[arg(long, short = 'q', default_value_t = 1000)]
+    /// Questions on the page (Q), at most 100000.
+    #[arg(long, short = 'q', default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_QUESTIONS))]
     questions: u64,
-    /// Answers per question (A).
-    #[arg(long, short = 'a', default_value_t = 10)]
+    /// Answers per question (A), at most 1000; the data set (Q * (23 + 2A) keys) may hold at
+    /// most 5000000 keys.
+    #[arg(long, short = 'a', default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_ANSWERS))]
     answers: u64,
     /// The store the page's data lives in.
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
@@ -67,13 +81,47 @@ enum Backend {
 }
 
 fn main() -> ExitCode {
-    match run(&Args::parse()) {
+    let args = Args::parse();
+    if let Err(message) = check_size(args.questions, args.answers) {
+        Args::command()
+            .error(clap::error::ErrorKind::ValueValidation, message)
+            .exit();
+    }
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("feed: {error}");
+            eprintln!("feed: {}", chain(&*error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether the data set of Q questions with A answers each fits [`MAX_DATASET_KEYS`]; if
+/// not, what to ask for instead. Both are already within their own bounds.
+fn check_size(questions: u64, answers: u64) -> Result<(), String> {
+    let per_question = 23 + 2 * answers;
+    if questions * per_question <= MAX_DATASET_KEYS {
+        return Ok(());
+    }
+    Err(format!(
+        "--questions {questions} with --answers {answers} makes a data set of {} keys, more \
+         than the {MAX_DATASET_KEYS} this program builds: the largest accepted is --questions {} \
+         with --answers {answers}",
+        questions * per_question,
+        MAX_DATASET_KEYS / per_question
+    ))
+}
+
+/// An error and its causes, `: `-separated.
+fn chain(error: &(dyn Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cause = e.source();
+    }
+    out
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {

@@ -20,22 +20,32 @@
 //! inside a tokio runtime (the `server` program's `/profile`), else on a thread of its own.
 //! The calls of a round to different sources are in flight together, and an async executor
 //! is never blocked.
+//!
+//! Files: [`open_owned`] opens a data set file this crate made, building it atomically when
+//! missing and refusing (untouched) any file it did not make; [`SqliteKv::open_feed`] and
+//! `profile::open` go through it. A [`Db`] remembers when one of its queries found the file
+//! damaged ([`Db::is_broken`]), so that a server can rebuild it.
+
+mod kv;
+mod owned;
+
+pub use kv::{FEED_FILE_VERSION, Kv, SqliteKv, feed_mark};
+pub use owned::{APPLICATION_ID, Mark, OpenError, is_owned, open_owned, remove_owned};
 
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use asynq_core::DataSource;
 use rusqlite::limits::Limit;
 use rusqlite::types::{FromSql, Null, ToSql};
-use rusqlite::{Connection, OptionalExtension as _};
+use rusqlite::{Connection, ErrorCode};
 
-use crate::kv::KvStore;
 use crate::offload::offload;
 
 /// The SQLite bindings these sources are built on, for implementing [`Table::read`].
@@ -111,6 +121,7 @@ struct Inner {
     latency_us: AtomicU64,
     calls: AtomicUsize,
     keys: AtomicUsize,
+    broken: AtomicBool,
 }
 
 impl fmt::Debug for Db {
@@ -147,6 +158,7 @@ impl Db {
                 latency_us: AtomicU64::new(0),
                 calls: AtomicUsize::new(0),
                 keys: AtomicUsize::new(0),
+                broken: AtomicBool::new(false),
             }),
         })
     }
@@ -199,6 +211,13 @@ impl Db {
         self.inner.keys.store(0, Ordering::Relaxed);
     }
 
+    /// Whether a query found the database damaged (SQLite said the file is corrupt, not a
+    /// database, unreadable or gone): the connection will not recover, the file needs
+    /// rebuilding. Other failures (a bad query, a value of the wrong type) leave it `false`.
+    pub fn is_broken(&self) -> bool {
+        self.inner.broken.load(Ordering::Relaxed)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: SQLite's own state
         // is consistent between calls.
@@ -236,6 +255,16 @@ impl Db {
     /// # Ok::<(), rusqlite::Error>(())
     /// ```
     pub fn query<T: Table>(&self, keys: &[T::Key]) -> rusqlite::Result<Vec<(T::Key, T::Row)>> {
+        let result = self.query_chunks::<T>(keys);
+        if let Err(e) = &result
+            && is_damage(e)
+        {
+            self.inner.broken.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn query_chunks<T: Table>(&self, keys: &[T::Key]) -> rusqlite::Result<Vec<(T::Key, T::Row)>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(self.max_params()) {
             self.inner.calls.fetch_add(1, Ordering::Relaxed);
@@ -259,6 +288,20 @@ impl Db {
             }
         }
         Ok(out)
+    }
+}
+
+/// Whether `e` says the database file is damaged or gone, rather than the query wrong.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(e, _) => matches!(
+            e.code,
+            ErrorCode::DatabaseCorrupt
+                | ErrorCode::NotADatabase
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+        ),
+        _ => false,
     }
 }
 
@@ -424,175 +467,6 @@ impl<T: Table> DataSource for SqliteGroups<T> {
 
     fn name(&self) -> &str {
         T::NAME
-    }
-
-    fn max_batch_size(&self) -> Option<usize> {
-        Some(self.db.max_params())
-    }
-}
-
-/// The `kv` table: string keys, string values.
-#[derive(Debug)]
-pub struct Kv;
-
-impl Table for Kv {
-    type Key = String;
-    type Row = String;
-    const NAME: &'static str = "sqlite";
-    const QUERY: &'static str = "SELECT key, value FROM kv WHERE key IN ({keys})";
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
-        row.get(1)
-    }
-}
-
-/// A key-value table in SQLite with memcached's `get_multi` semantics: a source with
-/// `Key = String` and `Value = String`, the store of the FEED-1 page's `sqlite` backend.
-///
-/// Absent keys are left out of the answer, as memcached leaves them out, so that a task
-/// asking for one fails with [`asynq_core::Error::MissingKey`]; use [`Sqlite<Kv>`] to get
-/// `None` instead. [`open_feed`](SqliteKv::open_feed) creates the FEED-1 data set in a file
-/// on first use and reuses it after.
-///
-/// # Examples
-///
-/// ```
-/// use asynq_core::Runtime;
-/// use asynq_examples::feed::{self, Params};
-/// use asynq_examples::sqlite::{Db, SqliteKv};
-///
-/// let p = Params { questions: 10, answers: 5 };
-/// let store = SqliteKv::create(Db::open_in_memory()?)?;
-/// store.put_all(feed::dataset(p))?;
-/// let rt = Runtime::new().with_source(store);
-/// let page = rt.run(feed::feed::<SqliteKv>(p))?;
-/// assert_eq!(page.len(), 2152);
-/// assert_eq!(rt.source::<SqliteKv>().unwrap().db().calls(), 3);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug)]
-pub struct SqliteKv {
-    db: Db,
-}
-
-/// What a file made by [`SqliteKv::open_feed`] says it holds, in its `meta` table.
-fn feed_tag(p: crate::feed::Params) -> String {
-    format!("FEED-1 Q={} A={}", p.questions, p.answers)
-}
-
-impl SqliteKv {
-    /// The `kv` table in `db`, created if missing.
-    pub fn create(db: Db) -> rusqlite::Result<SqliteKv> {
-        db.with_conn(|c| {
-            c.execute_batch(
-                "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) \
-                 WITHOUT ROWID;
-                 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
-            )
-        })?;
-        Ok(SqliteKv { db })
-    }
-
-    /// The FEED-1 data set for `p` in the file at `path`: created on first use (or when the
-    /// file holds another size), reused after. Returns the store and whether it loaded data.
-    pub fn open_feed(
-        path: impl AsRef<Path>,
-        p: crate::feed::Params,
-    ) -> rusqlite::Result<(SqliteKv, bool)> {
-        if let Some(dir) = path.as_ref().parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                rusqlite::Error::ToSqlConversionFailure(
-                    format!("cannot create {}: {e}", dir.display()).into(),
-                )
-            })?;
-        }
-        let store = SqliteKv::create(Db::open(path)?)?;
-        let tag = feed_tag(p);
-        let held: Option<String> = store.db.with_conn(|c| {
-            c.query_row("SELECT value FROM meta WHERE name = 'dataset'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-        })?;
-        if held.as_deref() == Some(tag.as_str()) {
-            return Ok((store, false));
-        }
-        store.db.with_conn(|c| {
-            let tx = c.transaction()?;
-            tx.execute("DELETE FROM kv", [])?;
-            insert_pairs(&tx, crate::feed::dataset(p))?;
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES ('dataset', ?1)",
-                [&tag],
-            )?;
-            tx.commit()
-        })?;
-        Ok((store, true))
-    }
-
-    /// Insert (or replace) `pairs`, in one transaction.
-    pub fn put_all<K: ToSql, V: ToSql>(
-        &self,
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> rusqlite::Result<()> {
-        self.db.with_conn(|c| {
-            let tx = c.transaction()?;
-            insert_pairs(&tx, pairs)?;
-            tx.commit()
-        })
-    }
-
-    /// The connection, with its query counters.
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    /// Sleep `latency` in every query, as a remote database would take.
-    pub fn with_latency(self, latency: Duration) -> Self {
-        self.db.set_latency(latency);
-        self
-    }
-}
-
-fn insert_pairs<K: ToSql, V: ToSql>(
-    conn: &Connection,
-    pairs: impl IntoIterator<Item = (K, V)>,
-) -> rusqlite::Result<()> {
-    let mut insert =
-        conn.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?;
-    for (key, value) in pairs {
-        insert.execute((key, value))?;
-    }
-    Ok(())
-}
-
-impl KvStore for SqliteKv {
-    type Error = rusqlite::Error;
-
-    fn get_multi(&self, keys: &[String]) -> Result<Vec<(String, String)>, rusqlite::Error> {
-        self.db.query::<Kv>(keys)
-    }
-
-    fn round_trips(&self) -> usize {
-        self.db.calls()
-    }
-
-    fn keys_sent(&self) -> usize {
-        self.db.keys()
-    }
-}
-
-impl DataSource for SqliteKv {
-    type Key = String;
-    type Value = String;
-    type Error = rusqlite::Error;
-
-    async fn fetch(&self, keys: &[String]) -> Result<Vec<(String, String)>, rusqlite::Error> {
-        let (db, keys) = (self.db.clone(), keys.to_vec());
-        offload(move || db.query::<Kv>(&keys)).await
-    }
-
-    fn name(&self) -> &str {
-        Kv::NAME
     }
 
     fn max_batch_size(&self) -> Option<usize> {
