@@ -86,8 +86,9 @@
 //!
 //! # Beyond batching
 //!
-//! - [`macro@asynq`] options: `memo` (equal arguments share one execution per run), `boxed`
-//!   (recursion), `crate = "path"`, `allow_sequential`.
+//! - [`macro@asynq`] options: `memo` (equal arguments share one execution per run; a failed
+//!   one is not kept, see [`MemoFailure`]), `boxed` (recursion), `crate = "path"`,
+//!   `allow_sequential`.
 //! - [`ready`], [`try_all`], and the [`tools`] whose predicate or key is an asynq function.
 //! - [`cache`]: prime and clear the run's cache; [`DataSource::caches_answers`].
 //! - [`answers`]: a source's complete answer from a query's rows (has-many sources: an empty
@@ -137,7 +138,7 @@ pub use crate::join::{
     Join1, Join2, Join3, Join4, Join5, Join6, Join7, Join8, Join9, Join10, Join11, Join12, JoinAll,
     JoinArray,
 };
-pub use crate::memo::{MemoKey, MemoOutput};
+pub use crate::memo::{MemoFailure, MemoKey, MemoOutput};
 pub use crate::mock::Mock;
 pub use crate::output::RunOutput;
 pub use crate::runtime::{RunFuture, RunResult, Runtime, WithStats};
@@ -166,7 +167,7 @@ pub mod __private {
 
     pub use crate::task::BoxFuture;
 
-    pub use crate::memo::{Memo, check_key, check_output, memo};
+    pub use crate::memo::{FailureByTrait, FailureNever, Memo, check_key, check_output, memo};
 
     /// The task of an `#[asynq(boxed)]` function's body: a concrete type, so that the
     /// function may call itself, and `Send`.

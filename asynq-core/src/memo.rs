@@ -6,6 +6,12 @@
 //! woken when it finishes; calls polled after it get a clone of its output at once. A call
 //! that waits on itself (`f(x)` awaiting `f(x)`) can never finish: the run ends with
 //! [`Error::Stall`](crate::Error::Stall) naming it.
+//!
+//! A failed execution (an output that [`MemoFailure`] says is a failure: an `Err`) is not
+//! kept: the calls that waited on it get its output, and the next call runs the body again,
+//! as a failed fetch is fetched again. The expansion finds `MemoFailure` by autoref
+//! specialization ([`FailureByTrait`], [`FailureNever`]), so that any output type may still be
+//! memoized.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -26,6 +32,12 @@ use crate::context::{Waiters, with_ctx};
 #[derive(Default)]
 pub(crate) struct Memos {
     tables: HashMap<TypeId, HashMap<Vec<ErasedKey>, Entry>>,
+    /// The outputs of failed executions that calls waited on, by execution, with how many of
+    /// those calls have yet to take theirs. A failure is gone from `tables` at once: the next
+    /// call runs the body again.
+    failed: HashMap<u64, (Box<dyn Any + Send>, usize)>,
+    /// The number of the next execution.
+    executions: u64,
 }
 
 impl fmt::Debug for Memos {
@@ -37,7 +49,7 @@ impl fmt::Debug for Memos {
 }
 
 enum Entry {
-    Running(Waiters),
+    Running { execution: u64, waiters: Waiters },
     Done(Box<dyn Any + Send>),
 }
 
@@ -95,11 +107,20 @@ impl fmt::Debug for ErasedKey {
     }
 }
 
-/// How to share a memoized function's output: store a clone, clone it back out.
+/// How to share a memoized function's output: store a clone, clone it back out, and tell
+/// a failure (which is not kept).
 #[doc(hidden)]
 pub struct Shareable<T> {
     store: fn(&T) -> Box<dyn Any + Send>,
     load: fn(&(dyn Any + Send)) -> T,
+    failed: fn(&T) -> bool,
+}
+
+impl<T> Shareable<T> {
+    /// The same, with `failed` telling which outputs are failures.
+    pub fn failures(self, failed: fn(&T) -> bool) -> Self {
+        Shareable { failed, ..self }
+    }
 }
 
 impl<T> fmt::Debug for Shareable<T> {
@@ -128,6 +149,86 @@ pub trait MemoOutput: Clone + Send + 'static {}
 
 impl<T: Clone + Send + 'static> MemoOutput for T {}
 
+/// An output of a memoized function that can be a failure: a failed execution is not kept.
+///
+/// Within a run, calls of an `#[asynq(memo)]` function with equal arguments share one
+/// execution. When that execution fails, the calls that waited on it get its output (the
+/// error), but the failure is not kept for the run: the next call runs the body again, as a
+/// failed fetch is fetched again. So [`tools::retry`](crate::tools::retry) over a memoized
+/// function retries. Implemented for `Result` (an `Err` is a failure); implement it for an
+/// output type of your own that carries failures. Outputs of other types are always kept.
+///
+/// The expansion of `#[asynq(memo)]` sees this trait where the output type is known: an
+/// output written as a type parameter `T` is always kept, even when `T` is a `Result`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use asynq_core::{asynq, tools, DataSource, Error, Runtime};
+///
+/// /// Fails its first call, as a store that drops a connection does.
+/// struct Flaky(AtomicU32);
+/// impl DataSource for Flaky {
+///     type Key = u64;
+///     type Value = u64;
+///     type Error = String;
+///     async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, u64)>, String> {
+///         match self.0.fetch_add(1, Ordering::Relaxed) {
+///             0 => Err("connection reset".into()),
+///             _ => Ok(keys.iter().map(|&k| (k, k + 1)).collect()),
+///         }
+///     }
+/// }
+///
+/// #[asynq(memo)]
+/// fn get(k: u64) -> Result<u64, Error> {
+///     Flaky::load(k).await
+/// }
+///
+/// let rt = Runtime::new().with_source(Flaky(AtomicU32::new(0)));
+/// assert_eq!(rt.run(tools::retry(3, || get(42)))?, 43);
+/// assert_eq!(rt.last_stats().calls(), 2); // the failure was not kept
+/// # Ok::<(), Error>(())
+/// ```
+pub trait MemoFailure {
+    /// Whether this output is a failure, not to be kept for later calls.
+    fn is_failure(&self) -> bool;
+}
+
+impl<T, E> MemoFailure for Result<T, E> {
+    fn is_failure(&self) -> bool {
+        self.is_err()
+    }
+}
+
+/// What `#[asynq(memo)]` calls on `&&PhantomData<Output>` to find how to tell a failure:
+/// this trait's method (on `&PhantomData`) when the output is a [`MemoFailure`], else
+/// [`FailureNever`]'s (on `PhantomData`, one reference deeper: found only when this one does
+/// not apply).
+#[doc(hidden)]
+pub trait FailureByTrait<T> {
+    fn asynq_memo_failure(&self) -> fn(&T) -> bool;
+}
+
+impl<T: MemoFailure> FailureByTrait<T> for &PhantomData<T> {
+    fn asynq_memo_failure(&self) -> fn(&T) -> bool {
+        T::is_failure
+    }
+}
+
+/// See [`FailureByTrait`]: outputs that are not a [`MemoFailure`] never fail.
+#[doc(hidden)]
+pub trait FailureNever<T> {
+    fn asynq_memo_failure(&self) -> fn(&T) -> bool;
+}
+
+impl<T> FailureNever<T> for PhantomData<T> {
+    fn asynq_memo_failure(&self) -> fn(&T) -> bool {
+        |_| false
+    }
+}
+
 /// Checks one argument of a memoized function where it is written (for the error's span) and
 /// turns a clone of it into a key.
 #[doc(hidden)]
@@ -146,6 +247,7 @@ pub fn check_output<T: MemoOutput>() -> Shareable<T> {
                 .expect("a memo entry holds its function's output")
                 .clone()
         },
+        failed: |_| false,
     }
 }
 
@@ -171,8 +273,10 @@ enum Role {
     New,
     /// Runs the body.
     Owner,
-    /// Waits for the owner.
-    Waiter,
+    /// Waits for the owner of this execution.
+    Waiter {
+        execution: u64,
+    },
     Done,
 }
 
@@ -187,6 +291,64 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         _id: PhantomData<fn() -> Id>,
+    }
+}
+
+/// What a new call found in its function's table.
+enum Found<T> {
+    /// The output of a finished execution.
+    Done(T),
+    /// An execution under way: the call waits for it.
+    Running(u64),
+}
+
+impl Memos {
+    /// The execution of `key` finished with `output`: keep it for later calls, unless it is a
+    /// failure (then only the calls that waited on it get it). Returns those calls.
+    fn finish<T>(
+        &mut self,
+        id: TypeId,
+        key: Vec<ErasedKey>,
+        output: &T,
+        share: &Shareable<T>,
+    ) -> Waiters {
+        let table = self.tables.entry(id).or_default();
+        if (share.failed)(output) {
+            let Some(Entry::Running { execution, waiters }) = table.remove(&key) else {
+                return Waiters::new();
+            };
+            if !waiters.is_empty() {
+                let stored = (share.store)(output);
+                self.failed.insert(execution, (stored, waiters.len()));
+            }
+            return waiters;
+        }
+        match table.insert(key, Entry::Done((share.store)(output))) {
+            Some(Entry::Running { waiters, .. }) => waiters,
+            _ => Waiters::new(),
+        }
+    }
+
+    /// The output of `execution` of `key`, for a call that waited on it, once it finished.
+    fn take_output<T>(
+        &mut self,
+        id: TypeId,
+        key: &[ErasedKey],
+        execution: u64,
+        share: &Shareable<T>,
+    ) -> Option<T> {
+        if let Some((output, readers)) = self.failed.get_mut(&execution) {
+            let output = (share.load)(&**output);
+            *readers -= 1;
+            if *readers == 0 {
+                self.failed.remove(&execution);
+            }
+            return Some(output);
+        }
+        match self.tables.get(&id)?.get(key)? {
+            Entry::Done(output) => Some((share.load)(&**output)),
+            Entry::Running { .. } => None,
+        }
     }
 }
 
@@ -216,31 +378,34 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                     let (memos, waiter) = run.memos_and_waiter();
                     let table = memos.tables.entry(id).or_default();
                     match table.get_mut(key) {
-                        Some(Entry::Done(output)) => Some(Poll::Ready((share.load)(&**output))),
-                        Some(Entry::Running(waiters)) => {
+                        Some(Entry::Done(output)) => Some(Found::Done((share.load)(&**output))),
+                        Some(Entry::Running { execution, waiters }) => {
                             waiters.push(waiter.get());
-                            Some(Poll::Pending)
+                            Some(Found::Running(*execution))
                         }
                         None => {
-                            table.insert(key.clone(), Entry::Running(Waiters::new()));
+                            let execution = memos.executions;
+                            memos.executions += 1;
+                            let waiters = Waiters::new();
+                            table.insert(key.clone(), Entry::Running { execution, waiters });
                             None
                         }
                     }
                 });
                 match found {
-                    Some(Some(Poll::Ready(output))) => {
+                    Some(Some(Found::Done(output))) => {
                         *this.role = Role::Done;
                         return Poll::Ready(output);
                     }
-                    Some(Some(Poll::Pending)) => {
-                        *this.role = Role::Waiter;
+                    Some(Some(Found::Running(execution))) => {
+                        *this.role = Role::Waiter { execution };
                         return Poll::Pending;
                     }
                     // First call in this run, or outside any run: run the body.
                     Some(None) | None => *this.role = Role::Owner,
                 }
             }
-            Role::Waiter => {
+            Role::Waiter { execution } => {
                 let key = this
                     .key
                     .as_ref()
@@ -254,13 +419,7 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                         );
                     }
                 });
-                let done =
-                    with_ctx(
-                        |run| match run.memos.tables.get(&id).and_then(|t| t.get(key)) {
-                            Some(Entry::Done(output)) => Some((share.load)(&**output)),
-                            _ => None,
-                        },
-                    );
+                let done = with_ctx(|run| run.memos.take_output(id, key, execution, share));
                 return match done.flatten() {
                     Some(output) => {
                         *this.role = Role::Done;
@@ -276,12 +435,8 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
         *this.role = Role::Done;
         if let Some(key) = this.key.take() {
             with_ctx(|run| {
-                let table = run.memos.tables.entry(id).or_default();
-                if let Some(Entry::Running(waiters)) =
-                    table.insert(key, Entry::Done((share.store)(&output)))
-                {
-                    waiters.into_iter().for_each(|w| run.nodes.wake(w));
-                }
+                let waiters = run.memos.finish(id, key, &output, share);
+                waiters.into_iter().for_each(|w| run.nodes.wake(w));
             });
         }
         Poll::Ready(output)

@@ -239,7 +239,9 @@ where
 
 /// Run the task that `make` builds, again while it fails, `attempts` times in all (at least
 /// once); the last error is returned. Only this task is re-run, and keys whose fetch failed
-/// are fetched again (failures are not cached).
+/// are fetched again (failures are not cached). A failed execution of an `#[asynq(memo)]`
+/// function is not kept either (see [`MemoFailure`](crate::MemoFailure)), so `retry` over a
+/// memoized function runs its body again.
 ///
 /// # Examples
 ///

@@ -47,7 +47,9 @@ mod validate;
 ///   Each argument must be `Hash + Eq + Clone + Send + 'static` (a memo key), bound to a name,
 ///   and `self`, if any, taken by value; the output must be `Clone + Send + 'static`; type
 ///   parameters get a `'static` bound. Each violation is a compile error on the argument or
-///   output it is about.
+///   output it is about. A failed execution (an `Err`, or a failure by the output type's
+///   `asynq_core::MemoFailure`) is not kept: the calls that waited on it get the error, and
+///   the next call runs the body again.
 /// - `#[asynq(allow_sequential)]`: do not warn about independent sequential awaits.
 ///
 /// # Mistakes reported at compile time

@@ -27,7 +27,7 @@ pub(crate) struct Memo {
 /// Output: fn f<T: 'static>(a: A, b: B) -> O
 ///         prelude: struct __AsynqMemo;
 ///                  let __asynq_memo_key = vec![check_key(&a), check_key(&b)];
-///                  let __asynq_memo_share = check_output::<O>();
+///                  let __asynq_memo_share = check_output::<O>().failures(..);
 ///         id:      (__AsynqMemo, fn() -> (T,))
 pub(crate) fn prepare(
     sig: &mut Signature,
@@ -76,10 +76,17 @@ pub(crate) fn prepare(
     }
     let marker = quote_spanned!(Span::mixed_site()=> __AsynqMemo);
     let key = quote_spanned!(Span::mixed_site()=> __asynq_memo_key);
+    // How to tell a failed execution (not kept): `MemoFailure::is_failure` where the output
+    // implements it, else never (autoref specialization: see asynq_core's memo.rs).
+    let failures = quote! {{
+        #[allow(unused_imports)]
+        use #krate::__private::{FailureByTrait as _, FailureNever as _};
+        (&&::core::marker::PhantomData::<#output>).asynq_memo_failure()
+    }};
     let prelude = quote! {
         struct #marker;
         let #key = ::std::vec![#(#keys),*];
-        let #share = #check_output;
+        let #share = #check_output.failures(#failures);
     };
     let id = quote!((#marker, fn() -> (#(#params,)*)));
     Memo { prelude, id }

@@ -132,3 +132,138 @@ fn a_memoized_call_waiting_on_itself_is_a_stall_not_a_hang() {
         "{err}"
     );
 }
+
+/// Fails its first call, then answers `k + 1`; counts its calls.
+struct FailsFirst {
+    calls: AtomicUsize,
+}
+
+impl FailsFirst {
+    fn new() -> Self {
+        FailsFirst {
+            calls: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl DataSource for FailsFirst {
+    type Key = u64;
+    type Value = u64;
+    type Error = String;
+
+    async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, u64)>, String> {
+        match self.calls.fetch_add(1, Ordering::SeqCst) {
+            0 => Err("connection reset".to_owned()),
+            _ => Ok(keys.iter().map(|&k| (k, k + 1)).collect()),
+        }
+    }
+}
+
+#[asynq(memo)]
+fn memo_get(k: u64) -> Result<u64, Error> {
+    FailsFirst::load(k).await
+}
+
+fn calls(rt: &Runtime) -> usize {
+    rt.source::<FailsFirst>()
+        .unwrap()
+        .calls
+        .load(Ordering::SeqCst)
+}
+
+#[test]
+fn retry_over_a_memoized_function_runs_it_again_after_a_failure() {
+    let rt = Runtime::new().with_source(FailsFirst::new());
+    let out = rt.run(asynq_core::tools::retry(3, || memo_get(42)));
+    assert_eq!(out.unwrap(), 43);
+    assert_eq!(calls(&rt), 2, "one failed call, one that answered");
+}
+
+/// Executions of `shared_get`, used by one test only.
+static SHARED_GET_EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
+
+#[asynq(memo)]
+fn shared_get(k: u64) -> Result<u64, Error> {
+    SHARED_GET_EXECUTIONS.fetch_add(1, Ordering::SeqCst);
+    FailsFirst::load(k).await
+}
+
+#[asynq]
+fn together_then_again(k: u64) -> Vec<Result<u64, Error>> {
+    // Both calls share the first execution, which fails; the third runs the body again, and
+    // the last three share that second execution, which succeeded.
+    let (a, b) = (shared_get(k), shared_get(k)).await;
+    let c = shared_get(k).await;
+    let more = (0..3).map(|_| shared_get(k)).collect::<Vec<_>>().await;
+    [a, b, c].into_iter().chain(more).collect()
+}
+
+#[test]
+fn the_calls_that_waited_on_a_failed_execution_get_its_error_and_the_next_runs_again() {
+    let rt = Runtime::new().with_source(FailsFirst::new());
+    let before = SHARED_GET_EXECUTIONS.load(Ordering::SeqCst);
+    let out = rt.run(together_then_again(7)).unwrap();
+    assert_eq!(out.len(), 6);
+    for failed in &out[..2] {
+        let err = failed.as_ref().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "source `FailsFirst` failed to fetch key 7 (in a call of 1 key): connection reset"
+        );
+    }
+    for ok in &out[2..] {
+        assert_eq!(ok.as_ref().unwrap(), &8);
+    }
+    assert_eq!(SHARED_GET_EXECUTIONS.load(Ordering::SeqCst) - before, 2);
+    assert_eq!(calls(&rt), 2);
+    assert_eq!(rt.last_stats().rounds, 2);
+}
+
+/// An output type of an application's own that carries failures.
+#[derive(Clone, Debug, PartialEq)]
+enum Lookup {
+    Found(u64),
+    Unavailable,
+}
+
+impl asynq_core::MemoFailure for Lookup {
+    fn is_failure(&self) -> bool {
+        *self == Lookup::Unavailable
+    }
+}
+
+#[asynq(memo)]
+fn lookup_own(k: u64) -> Lookup {
+    match FailsFirst::load(k).await {
+        Ok(v) => Lookup::Found(v),
+        Err(_) => Lookup::Unavailable,
+    }
+}
+
+#[asynq(memo)]
+fn plain_own(k: u64) -> Option<u64> {
+    FailsFirst::load(k).await.ok()
+}
+
+#[test]
+fn outputs_of_own_types_fail_by_their_memo_failure_and_others_are_always_kept() {
+    #[asynq]
+    fn twice() -> (Lookup, Lookup) {
+        let first = lookup_own(1).await;
+        (first, lookup_own(1).await)
+    }
+    let rt = Runtime::new().with_source(FailsFirst::new());
+    assert_eq!(
+        rt.run(twice()).unwrap(),
+        (Lookup::Unavailable, Lookup::Found(2))
+    );
+    // `Option` is not a failure type: `None` is an answer, kept for the run.
+    #[asynq]
+    fn twice_plain() -> (Option<u64>, Option<u64>) {
+        let first = plain_own(1).await;
+        (first, plain_own(1).await)
+    }
+    let rt = Runtime::new().with_source(FailsFirst::new());
+    assert_eq!(rt.run(twice_plain()).unwrap(), (None, None));
+    assert_eq!(calls(&rt), 1);
+}
