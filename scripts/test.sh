@@ -28,6 +28,9 @@ fi
 step "cargo fmt --all --check"
 cargo fmt --all --check
 
+step "every repository path cited in the docs and in code comments exists"
+cargo test -q -p asynq-tests --test test_cited_paths
+
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
