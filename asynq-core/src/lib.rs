@@ -117,6 +117,7 @@
 pub mod answers;
 pub mod cache;
 mod context;
+mod diagnostics;
 mod error;
 mod join;
 mod memo;
@@ -156,6 +157,7 @@ pub use crate::yieldable::{JoinMap, OptionFuture, Ready, Yieldable, ready};
 pub mod __private {
     pub use core::future::Future;
 
+    pub use crate::diagnostics::{Awaited, AwaitedInAsynq};
     pub use crate::task::Task;
     pub use crate::yieldable::Yieldable;
 
