@@ -192,3 +192,51 @@ fn a_kill_during_creation_leaves_no_file_or_a_complete_one() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn the_memcached_backend_refills_keys_the_server_evicted() {
+    use std::io::{BufRead as _, Write as _};
+
+    let Some(servers) = asynq_examples::local_memcached::start_or_skip(1, "feed refill") else {
+        return;
+    };
+    let addr = servers[0].addr();
+    let args = [
+        "-q",
+        "10",
+        "-a",
+        "5",
+        "--backend",
+        "memcached",
+        "--servers",
+        addr,
+    ];
+    let expected = "calls=3 keys=195 rounds=3 out_len=2152 fnv=ac26a36b50baee7b";
+    let out = feed(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(expected), "{stdout}");
+
+    // The server evicts a title and a name; the data set's tag stays.
+    let conn = std::net::TcpStream::connect(addr).unwrap();
+    let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+    for key in ["q:3:title", "u:3:name"] {
+        (&conn)
+            .write_all(format!("delete {key}\r\n").as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "DELETED\r\n");
+    }
+    let out = feed(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same page; the calls now include the origin's refills.
+    assert!(
+        stdout.contains("out_len=2152 fnv=ac26a36b50baee7b"),
+        "{stdout}"
+    );
+}

@@ -1,8 +1,10 @@
 //! Integration tests of asynq: see `tests/`. This library holds helpers shared by them:
-//! [`faults`], a source wrapper that injects faults, [`program`], random asynq programs
+//! [`faults`], a source wrapper that injects faults, [`fake_memcached`], a memcached server
+//! answering what a test tells it to, [`program`], random asynq programs
 //! with a reference interpreter for the property tests, and [`TempDb`], a database file
 //! removed when done.
 
+pub mod fake_memcached;
 pub mod faults;
 pub mod program;
 mod temp;

@@ -223,3 +223,62 @@ fn pooled_connections_to_a_restarted_server_are_replaced() {
     assert_eq!(mc.get_multi(&keys)[0], Ok(Some("one".into())));
     assert_eq!(mc.calls(), 3);
 }
+
+/// Delete `keys` from the memcached server at `addr`, as an eviction would.
+fn evict(addr: &str, keys: &[String]) {
+    use std::io::{BufRead as _, Write as _};
+    let conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+    for key in keys {
+        (&conn)
+            .write_all(format!("delete {key}\r\n").as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "DELETED\r\n", "{key}");
+    }
+}
+
+#[test]
+fn keys_the_servers_lost_are_refilled_from_the_origin() {
+    use asynq_examples::feed::{self, Params};
+    use asynq_examples::kv::KvStore as _;
+
+    let Some(servers) = start_or_skip(1, "memcached refill") else {
+        return;
+    };
+    let p = Params {
+        questions: 10,
+        answers: 5,
+    };
+    let client = || Memcached::new([servers[0].addr()]).unwrap();
+    let kv = MemcachedKv::new(client()).with_origin(feed::memory_store(p));
+    assert_eq!(kv.load_feed(p).unwrap(), 1);
+    // memcached evicts some of the page's keys; the data set's tag survives.
+    let lost: Vec<String> = ["q:3:title", "u:5:name", "a:7:text", "q:0:answers"]
+        .map(String::from)
+        .to_vec();
+    evict(servers[0].addr(), &lost);
+    assert_eq!(kv.load_feed(p).unwrap(), 0, "the tag still says loaded");
+
+    // Without an origin the page cannot be made: a miss is a missing key.
+    let rt = Runtime::new().with_source(MemcachedKv::new(client()));
+    let err = rt.run(feed::feed::<MemcachedKv>(p)).unwrap_err();
+    assert!(matches!(err, Error::MissingKey { .. }), "{err}");
+
+    // With one, the lost keys come from the origin (one call per round that missed) and
+    // are written back: the next page is all hits.
+    let rt = Runtime::new().with_source(kv);
+    let page = rt.run(feed::feed::<MemcachedKv>(p)).unwrap();
+    assert_eq!(feed::fnv1a64(page.as_bytes()), 0xac26a36b50baee7b);
+    let kv = rt.source::<MemcachedKv>().unwrap();
+    let origin_calls = kv.round_trips() - kv.client().calls();
+    assert!((1..=3).contains(&origin_calls), "{origin_calls}");
+    let back = client().get_multi(&lost);
+    assert!(back.iter().all(|l| matches!(l, Ok(Some(_)))), "{back:?}");
+    let before = kv.round_trips() - kv.client().calls();
+    let page = rt.run(feed::feed::<MemcachedKv>(p)).unwrap();
+    assert_eq!(feed::fnv1a64(page.as_bytes()), 0xac26a36b50baee7b);
+    assert_eq!(kv.round_trips() - kv.client().calls(), before, "all hits");
+}

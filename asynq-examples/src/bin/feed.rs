@@ -54,7 +54,7 @@ struct Args {
     #[arg(long)]
     db: Option<PathBuf>,
     /// The memcached servers of the `memcached` backend, comma-separated; the data is loaded
-    /// into them when missing.
+    /// into them when missing, and keys they lose are refilled from the data set.
     #[arg(long, default_value = "127.0.0.1:11211", value_delimiter = ',')]
     servers: Vec<String>,
     /// A fixed delay added to every round trip, in milliseconds.
@@ -145,7 +145,9 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
             render(store.with_latency(latency), p, args.naive)
         }
         Backend::Memcached => {
-            let store = MemcachedKv::new(Memcached::new(&args.servers)?);
+            // The data set in memory is the origin: keys the servers lost are read from it.
+            let store =
+                MemcachedKv::new(Memcached::new(&args.servers)?).with_origin(feed::memory_store(p));
             let loaded = store.load_feed(p)?;
             eprintln!(
                 "feed: FEED-1 data on {} (loaded into {loaded} of them now)",
