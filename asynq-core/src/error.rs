@@ -75,10 +75,28 @@ pub enum Error {
         /// waits on (`page > profile > stuck: waits on ...`). `Display` shows them as a tree.
         waiting: Vec<String>,
     },
-    /// `Runtime::run` was called from inside a task of a run in progress on the same thread.
+    /// A run was started from inside a task of a run in progress on the same thread: it
+    /// would wait for the very thread that has to run it.
     NestedRun {
         /// The asynq function that made the call.
         task: &'static str,
+        /// The call made: `"Runtime::run"`, `"RunFuture::wait"`, or `"Runtime::run_async"`
+        /// (its future polled, by a `block_on` say).
+        call: &'static str,
+    },
+    /// A blocking run (`Runtime::run`, `RunFuture::wait`) was asked for on a thread that is
+    /// driving an async executor: the run's sources may need that very thread to make
+    /// progress (a tokio socket or timer on a current-thread runtime does), so the run would
+    /// hang. Await [`Runtime::run_async`](crate::Runtime::run_async) instead.
+    ///
+    /// Threads driving tokio are told apart with the `tokio` feature (on by default); the
+    /// `futures` crate's executors always.
+    BlockingInAsync {
+        /// The blocking call made: `"Runtime::run"` or `"RunFuture::wait"`.
+        call: &'static str,
+        /// The executor the thread is driving: `"a tokio runtime"` or
+        /// ``"a `futures` executor"``.
+        executor: &'static str,
     },
     /// A fetch request was polled, or the run's cache used, outside any run (by hand, or by a
     /// foreign executor).
@@ -150,10 +168,17 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::NestedRun { task } => write!(
+            Error::NestedRun { task, call } => write!(
                 f,
-                "`Runtime::run` was called inside the asynq function `{task}` while its run is \
-                 in progress; await the task instead"
+                "`{call}` was used inside the asynq function `{task}` while its run is in \
+                 progress on this thread; await the task instead"
+            ),
+            Error::BlockingInAsync { call, executor } => write!(
+                f,
+                "`{call}` would block a thread that is driving {executor}, and the run's \
+                 sources may need this very thread to make progress: the run would hang; \
+                 await the run instead (`rt.run_async(task).await`), or block on a thread \
+                 that may block (`tokio::task::spawn_blocking`)"
             ),
             Error::NotInRun { source_type, call } if call.starts_with("cache::") => write!(
                 f,
@@ -278,6 +303,7 @@ impl fmt::Debug for Error {
             Error::Source { .. } => "Source",
             Error::Stall { .. } => "Stall",
             Error::NestedRun { .. } => "NestedRun",
+            Error::BlockingInAsync { .. } => "BlockingInAsync",
             Error::NotInRun { .. } => "NotInRun",
             Error::TaskPanicked { .. } => "TaskPanicked",
         };
@@ -501,7 +527,14 @@ mod tests {
             Error::Stall {
                 waiting: vec!["f: n".to_owned()],
             },
-            Error::NestedRun { task: "f" },
+            Error::NestedRun {
+                task: "f",
+                call: "Runtime::run",
+            },
+            Error::BlockingInAsync {
+                call: "Runtime::run",
+                executor: "a tokio runtime",
+            },
             Error::NotInRun {
                 source_type: "S",
                 call: "cache::clear",

@@ -98,6 +98,10 @@
 //! - [`Runtime::eager_resume`]: tasks resume as soon as their keys are answered.
 //! - [`Stats`] of each run ([`Runtime::with_function_stats`] for per-function figures) and,
 //!   with the `tracing` feature (off by default), spans for runs, rounds, fetches and polls.
+//! - Blocking runs ([`Runtime::run`], [`RunFuture::wait`]) that could not end are refused
+//!   instead of hanging: inside another run ([`Error::NestedRun`]) and on a thread that drives
+//!   an async executor ([`Error::BlockingInAsync`]); tokio is recognised with the `tokio`
+//!   feature (on by default; it uses only tokio's runtime core, to ask where it is).
 //!
 //! # Crates
 //!
@@ -115,6 +119,7 @@
 )]
 
 pub mod answers;
+mod blocking;
 pub mod cache;
 mod context;
 mod diagnostics;

@@ -219,12 +219,38 @@ impl Runtime {
     ///
     /// `task` is anything an asynq function could await: a task, a tuple of tasks, ... The
     /// run's own failures ([`Error::Stall`], [`Error::NestedRun`], [`Error::TaskPanicked`]) come
-    /// back as the `Err` of the result (see [`RunOutput`] for its shape). Called from inside a
-    /// task of another run on this thread, it returns [`Error::NestedRun`] at once instead of
-    /// deadlocking: await the task instead.
+    /// back as the `Err` of the result (see [`RunOutput`] for its shape).
     ///
     /// Sources' futures are driven by a minimal executor; sources that need a reactor (tokio
-    /// sockets, timers) must be run with [`run_async`](Runtime::run_async) inside it.
+    /// sockets, timers) must be run with [`run_async`](Runtime::run_async) inside it, or
+    /// with `run` on a thread that may block while the reactor runs elsewhere (tokio's
+    /// `spawn_blocking`, a thread in a multi-thread runtime's context).
+    ///
+    /// # Where it refuses to block
+    ///
+    /// - Inside a task of another run on this thread, it returns [`Error::NestedRun`] at once
+    ///   instead of deadlocking: await the task instead.
+    /// - On a thread that drives an async executor, it returns [`Error::BlockingInAsync`] at
+    ///   once instead of hanging (the run's sources may need that thread): await
+    ///   [`run_async`](Runtime::run_async) there. Threads that drive tokio (in a task, or in
+    ///   `block_on`) are recognised with the `tokio` feature, on by default; threads that
+    ///   drive a `futures` executor always. A thread that merely entered a current-thread
+    ///   runtime's context (`Handle::enter`) is not driving it and is let block: if nothing
+    ///   else drives that runtime, its timers and sockets never fire.
+    ///
+    /// ```
+    /// use asynq_core::{ready, Error, Runtime};
+    ///
+    /// let tokio = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let rt = Runtime::new();
+    /// tokio.block_on(async {
+    ///     let err = rt.run(ready(1u32)).unwrap_err(); // would block tokio's only thread
+    ///     assert!(matches!(err, Error::BlockingInAsync { .. }));
+    ///     assert_eq!(rt.run_async(ready(1u32)).await?, 1); // what the error says to do
+    ///     Ok::<(), Error>(())
+    /// })?;
+    /// # Ok::<(), Error>(())
+    /// ```
     ///
     /// # Failures
     ///
@@ -257,10 +283,8 @@ impl Runtime {
         Y: Yieldable,
         Y::Output: RunOutput,
     {
-        if let Some(task) = context::current_task() {
-            return Err(Error::NestedRun { task }.into());
-        }
-        futures::executor::block_on(self.run_async(task))
+        crate::blocking::check("Runtime::run")?;
+        crate::blocking::block_on(self.run_async(task))
     }
 
     /// A future that runs `task`, for use inside any executor (tokio, async-std, a plain
@@ -425,22 +449,23 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
     }
 
     /// Run to completion on this thread, blocking it: what [`Runtime::run`] does with a run
-    /// prepared by [`Runtime::run_async`] (and [`prime`](RunFuture::prime)d, say).
+    /// prepared by [`Runtime::run_async`] (and [`prime`](RunFuture::prime)d, say). It refuses
+    /// to block where `run` does ([`Error::NestedRun`], [`Error::BlockingInAsync`]); `.await`
+    /// the run there instead.
     pub fn wait(self) -> RunResult<F::Output>
     where
         F::Output: RunOutput,
     {
-        if let Some(task) = context::current_task() {
-            return Err(Error::NestedRun { task }.into());
-        }
-        futures::executor::block_on(self)
+        crate::blocking::check("RunFuture::wait")?;
+        crate::blocking::block_on(self)
     }
 
     /// The scheduler loop (`docs/architecture.md`, "The execution model").
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Error>> {
         assert!(!self.finished, "a run polled after it finished");
         if let Some(task) = context::current_task() {
-            return Poll::Ready(Err(Error::NestedRun { task }));
+            let call = "Runtime::run_async";
+            return Poll::Ready(Err(Error::NestedRun { task, call }));
         }
         self.started.get_or_insert_with(Instant::now);
         #[cfg(feature = "tracing")]

@@ -345,7 +345,7 @@ fn a_run_inside_a_task_is_an_error_naming_the_task() {
     let rt = Runtime::new().with_source(Recorder::new("rec"));
     let err = rt.run(nested(&rt)).unwrap_err();
     assert!(
-        matches!(err, Error::NestedRun { task } if task.ends_with("test_errors::nested")),
+        matches!(err, Error::NestedRun { task, call: "Runtime::run" } if task.ends_with("test_errors::nested")),
         "{err:?}"
     );
     assert!(
@@ -357,7 +357,10 @@ fn a_run_inside_a_task_is_an_error_naming_the_task() {
     // Through run_async polled by hand, too.
     assert!(matches!(
         rt.run(nested_async(&rt)),
-        Err(Error::NestedRun { .. })
+        Err(Error::NestedRun {
+            call: "Runtime::run_async",
+            ..
+        })
     ));
     assert_eq!(rt.run(get(3)).unwrap(), 30);
 }
