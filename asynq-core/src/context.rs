@@ -1,218 +1,24 @@
 //! The state of one run, reached by the futures it polls.
 //!
-//! A run owns a [`RunState`] on the heap. While the run polls its root task it publishes a
-//! pointer to that state in a thread-local ([`enter`]); fetch requests, joins and tasks reach
-//! it with [`with_ctx`]. Nothing outlives the run and two runs on two threads never share it.
-//!
-//! # Wake-ups without wakers
-//!
-//! Every wake-up inside a run comes from the run itself: a batch returns and the tasks waiting
-//! on its keys must resume. Instead of allocating a `Waker` per child of every join, the run
-//! keeps an arena of *nodes*. Node 0 is the root task; a join gives each of its children a node
-//! whose parent is the node the join is polled in. A fetch request that must wait records the
-//! node it is polled in (with the node's generation, so a stale record is ignored). When its
-//! key is answered, [`Nodes::wake`] marks that node and its ancestors *queued*, appending each to
-//! its parent's FIFO ready list and stopping at the first ancestor already queued. A join then
-//! re-polls only the children in its ready list. A round therefore costs time proportional to
-//! the tasks that became runnable in it, never to everything alive.
+//! A run owns a [`RunState`] on the heap. While the run polls its tasks it publishes a pointer
+//! to that state in a thread-local ([`enter`]); fetch requests, joins and tasks reach it with
+//! [`with_ctx`]. Nothing outlives the run and two runs on two threads never share it. How the
+//! futures of a run are woken is in [`nodes`](crate::nodes); how boxed tasks are polled by the
+//! scheduler on their own is in [`detached`](crate::detached).
 
 use std::any::TypeId;
 use std::cell::{Cell, RefCell};
-use std::ptr;
-use std::sync::Arc;
+use std::ptr::{self, NonNull};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::ThreadId;
 
-use smallvec::SmallVec;
-
+use crate::detached::Detached;
+use crate::frames::Frames;
+use crate::nodes::{LAZY, NONE, ROOT};
+pub(crate) use crate::nodes::{Nodes, Waiter, Waiters};
 use crate::source::DataSource;
 use crate::source_state::{ErasedSource, ErasedState, SourceState};
 use crate::stats::RunCounters;
-
-/// No node: the parent of the root, the end of a ready list.
-pub(crate) const NONE: u32 = u32::MAX;
-/// The node of the root task of every run.
-pub(crate) const ROOT: u32 = 0;
-/// The parent of a node on the free list.
-const FREED: u32 = u32::MAX - 1;
-/// The current future is a join's child that has no node yet ([`RunState::lazy`] says whose
-/// child): one is made only when something needs it, so a child that finishes in its first
-/// poll (a trivial task, a cache hit) never costs one.
-pub(crate) const LAZY: u32 = u32::MAX - 2;
-/// Not a node: a join's mark for a child that has finished (see [`JoinAll`](crate::JoinAll)).
-/// Node numbers stay below it.
-pub(crate) const DONE: u32 = u32::MAX - 3;
-
-/// A node to wake once something a future waits on is ready.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Waiter {
-    node: u32,
-    generation: u32,
-}
-
-/// The waiters of one pending key: almost always exactly one.
-pub(crate) type Waiters = SmallVec<[Waiter; 1]>;
-
-#[derive(Debug)]
-struct Node {
-    parent: u32,
-    /// Index of this node's child in its join (tuple position, vector index).
-    slot: u32,
-    /// Bumped whenever the node is freed, so that old [`Waiter`]s are ignored.
-    generation: u32,
-    /// In its parent's ready list (or, for the root, runnable).
-    queued: bool,
-    ready_head: u32,
-    ready_tail: u32,
-    /// Next sibling in the parent's ready list, or the next free node.
-    next: u32,
-}
-
-/// The arena of nodes of one run.
-#[derive(Debug)]
-pub(crate) struct Nodes {
-    nodes: Vec<Node>,
-    free: u32,
-    live: usize,
-}
-
-impl Nodes {
-    fn new() -> Self {
-        let mut nodes = Nodes {
-            nodes: Vec::with_capacity(64),
-            free: NONE,
-            live: 0,
-        };
-        let root = nodes.alloc(NONE, 0);
-        debug_assert_eq!(root, ROOT);
-        // The root starts runnable.
-        nodes.nodes[ROOT as usize].queued = true;
-        nodes
-    }
-
-    /// Number of nodes in use, the root included.
-    pub(crate) fn live(&self) -> usize {
-        self.live
-    }
-
-    /// A new node, child `slot` of `parent`.
-    #[inline]
-    pub(crate) fn alloc(&mut self, parent: u32, slot: u32) -> u32 {
-        self.live += 1;
-        if self.free != NONE {
-            let id = self.free;
-            let node = &mut self.nodes[id as usize];
-            self.free = node.next;
-            node.parent = parent;
-            node.slot = slot;
-            node.next = NONE;
-            return id;
-        }
-        let id = u32::try_from(self.nodes.len())
-            .ok()
-            .filter(|&id| id < DONE)
-            .expect("more than 2^32 - 1 simultaneously waiting asynq tasks in one run");
-        self.nodes.push(Node {
-            parent,
-            slot,
-            generation: 0,
-            queued: false,
-            ready_head: NONE,
-            ready_tail: NONE,
-            next: NONE,
-        });
-        id
-    }
-
-    /// Return a node to the arena; waiters recorded for it are ignored from now on.
-    pub(crate) fn free(&mut self, id: u32) {
-        let node = &mut self.nodes[id as usize];
-        node.generation = node.generation.wrapping_add(1);
-        node.parent = FREED;
-        node.queued = false;
-        node.ready_head = NONE;
-        node.ready_tail = NONE;
-        node.next = self.free;
-        self.free = id;
-        self.live -= 1;
-    }
-
-    /// The waiter that wakes node `id` as it is now.
-    pub(crate) fn waiter(&self, id: u32) -> Waiter {
-        Waiter {
-            node: id,
-            generation: self.nodes[id as usize].generation,
-        }
-    }
-
-    /// Mark the waiter's node runnable, with every ancestor up to the first one already queued.
-    pub(crate) fn wake(&mut self, waiter: Waiter) {
-        let mut id = waiter.node;
-        match self.nodes.get(id as usize) {
-            Some(node) if node.generation == waiter.generation => {}
-            _ => return,
-        }
-        loop {
-            let node = &mut self.nodes[id as usize];
-            if node.queued {
-                return;
-            }
-            node.queued = true;
-            node.next = NONE;
-            let parent = node.parent;
-            if parent == NONE {
-                return;
-            }
-            let p = &mut self.nodes[parent as usize];
-            let tail = p.ready_tail;
-            p.ready_tail = id;
-            if tail == NONE {
-                p.ready_head = id;
-            } else {
-                self.nodes[tail as usize].next = id;
-            }
-            id = parent;
-        }
-    }
-
-    /// Take the next runnable child of `parent`: its node and slot.
-    pub(crate) fn pop_ready(&mut self, parent: u32) -> Option<(u32, u32)> {
-        let p = &mut self.nodes[parent as usize];
-        let id = p.ready_head;
-        if id == NONE {
-            return None;
-        }
-        let node = &mut self.nodes[id as usize];
-        let next = node.next;
-        node.queued = false;
-        node.next = NONE;
-        let slot = node.slot;
-        let p = &mut self.nodes[parent as usize];
-        p.ready_head = next;
-        if next == NONE {
-            p.ready_tail = NONE;
-        }
-        Some((id, slot))
-    }
-
-    /// Forget the ready list of `parent` (its join is gone).
-    pub(crate) fn clear_ready(&mut self, parent: u32) {
-        while self.pop_ready(parent).is_some() {}
-    }
-
-    /// Whether the root is runnable; clears the mark.
-    pub(crate) fn take_root_queued(&mut self) -> bool {
-        std::mem::replace(&mut self.nodes[ROOT as usize].queued, false)
-    }
-
-    /// Queue every live node, so that the next poll visits every unfinished future
-    /// (used to describe a stalled run).
-    pub(crate) fn wake_all(&mut self) {
-        for id in 0..self.nodes.len() as u32 {
-            if self.nodes[id as usize].parent != FREED {
-                self.wake(self.waiter(id));
-            }
-        }
-    }
-}
 
 /// The waiter of the node being polled, not made yet: [`LazyWaiter::get`] makes the node if
 /// the polled future has none (see [`RunState::current_node`]).
@@ -251,6 +57,16 @@ pub(crate) struct RunState {
     pub(crate) profile: Option<crate::stats::Profiler>,
     /// Tasks resume as soon as their keys are answered, while other calls are in flight.
     pub(crate) eager: bool,
+    /// The boxed tasks the scheduler polls on their own.
+    pub(crate) detached: Detached,
+    /// The entry of the boxed task being polled, or [`NONE`] under the root task.
+    pub(crate) current_entry: u32,
+    /// The scoped values and hooks in force around the future being polled.
+    pub(crate) frames: Frames,
+    /// The run's lock and identity, shared with its boxed tasks.
+    pub(crate) link: Arc<RunLink>,
+    /// The thread this run must be polled on: set once a `!Send` boxed task is registered.
+    pub(crate) thread: Option<ThreadId>,
 }
 
 /// A registered source as one run sees it.
@@ -278,6 +94,8 @@ impl SourceSlot {
 /// What a stalled run's last pass recorded.
 #[derive(Debug, Default)]
 pub(crate) struct Diagnosis {
+    /// The asynq functions being polled, outermost first: for a boxed task polled by the
+    /// scheduler, the boxed tasks above it (a long chain shortened, `...` in its middle).
     pub(crate) stack: Vec<&'static str>,
     /// Innermost waiting tasks, each as its path from the root and what it waits on:
     /// `page > profile > stuck: waits on ...`.
@@ -301,10 +119,48 @@ impl Diagnosis {
         self.note = Some(what);
     }
 
-    /// The task polled last ends its poll; record it if it waits and nothing inside it did.
+    /// The task being polled waits on a boxed task, which is polled on its own and records
+    /// what it waits on itself: nothing to record here.
+    pub(crate) fn waits_on_detached(&mut self) {
+        if let Some(mark) = self.marks.last_mut() {
+            *mark = usize::MAX;
+        }
+    }
+
+    /// The scheduler starts polling a boxed task, `path` the boxed tasks above it and itself
+    /// (`hidden` more left out of its middle).
+    pub(crate) fn enter_root(&mut self, path: Vec<&'static str>, hidden: usize) {
+        self.stack.clear();
+        self.marks.clear();
+        let keep = path.len() / 2;
+        for (i, name) in path.into_iter().enumerate() {
+            if hidden > 0 && i == keep {
+                self.stack.push("...");
+            }
+            self.stack.push(name);
+        }
+        // The boxed task's own frame: the last pushed, entered as `enter` would.
+        let own = self.stack.pop().unwrap_or("<boxed>");
+        self.enter(own);
+    }
+
+    /// The scheduler's poll of a boxed task ends.
+    pub(crate) fn exit_root(&mut self, pending: bool) {
+        self.exit(pending);
+        self.stack.clear();
+        self.marks.clear();
+    }
+
+    /// The task polled last ends its poll; record it if it waits and nothing inside it did
+    /// (nor delegated it to a boxed task).
     pub(crate) fn exit(&mut self, pending: bool) {
         let mark = self.marks.pop().unwrap_or(0);
-        if pending && self.waiting.len() == mark {
+        if mark == usize::MAX {
+            // Waits on a boxed task: propagate, so the tasks around it do not record either.
+            if let Some(outer) = self.marks.last_mut() {
+                *outer = usize::MAX;
+            }
+        } else if pending && self.waiting.len() == mark {
             let path: Vec<&str> = self
                 .stack
                 .iter()
@@ -335,7 +191,25 @@ impl RunState {
             memos: crate::memo::Memos::default(),
             profile: None,
             eager: false,
+            detached: Detached::new(),
+            current_entry: NONE,
+            frames: Frames::default(),
+            link: Arc::new(RunLink::default()),
+            thread: None,
         }
+    }
+
+    /// The waiter of the node being polled, made now if it has none yet.
+    pub(crate) fn current_waiter(&mut self) -> Waiter {
+        let node = self.current_node();
+        self.nodes.waiter(node)
+    }
+
+    /// From now on this run may only be polled on this thread (it holds a `!Send` boxed
+    /// task that may not have come from its root future).
+    pub(crate) fn pin_to_thread(&mut self) {
+        self.thread
+            .get_or_insert_with(|| std::thread::current().id());
     }
 
     /// The index of the registered source of type `type_id`.
@@ -444,6 +318,49 @@ impl std::fmt::Debug for RunState {
     }
 }
 
+/// A run's lock and identity, shared by the run and the boxed tasks registered in it.
+///
+/// The run holds the lock while it polls (and while it is dropped). A boxed task's handle that
+/// is dropped outside its run's polls (it escaped the run's root future) takes the lock to
+/// unregister its body, so the run and the handle never touch the body at once; see
+/// [`detached`](crate::detached). The lock is otherwise uncontended: one lock per poll of a run.
+#[derive(Debug, Default)]
+pub(crate) struct RunLink {
+    state: Mutex<RunPtr>,
+}
+
+/// The run's state while the run exists.
+#[derive(Debug, Default)]
+pub(crate) struct RunPtr(Option<NonNull<RefCell<RunState>>>);
+
+// SAFETY: the pointer is only dereferenced by whoever holds the lock around it: the run itself,
+// which owns the state, or a handle unregistering its body while the run is not polling.
+unsafe impl Send for RunPtr {}
+
+impl RunLink {
+    /// Lock the run for one of its polls (or its drop); `state` is where its state lives.
+    pub(crate) fn lock(&self, state: &RefCell<RunState>) -> MutexGuard<'_, RunPtr> {
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.0 = Some(NonNull::from(state));
+        guard
+    }
+
+    /// The run is gone: handles dropped from now on have nothing to unregister from.
+    pub(crate) fn close(guard: &mut MutexGuard<'_, RunPtr>) {
+        guard.0 = None;
+    }
+
+    /// Run `f` on the run's state while the run is not polling, if the run still exists.
+    pub(crate) fn with_run(&self, f: impl FnOnce(&RefCell<RunState>)) {
+        let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(state) = guard.0 {
+            // SAFETY: set by the run from its boxed state, and cleared under this lock before
+            // the state is freed; while the lock is held the run does not touch it.
+            f(unsafe { state.as_ref() });
+        }
+    }
+}
+
 thread_local! {
     static CURRENT: Cell<*const RefCell<RunState>> = const { Cell::new(ptr::null()) };
 }
@@ -494,42 +411,6 @@ pub(crate) fn with_ctx<R>(f: impl FnOnce(&mut RunState) -> R) -> Option<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wake_queues_ancestors_once_in_fifo_order() {
-        let mut n = Nodes::new();
-        assert!(n.take_root_queued());
-        let a = n.alloc(ROOT, 0);
-        let b = n.alloc(ROOT, 1);
-        let a0 = n.alloc(a, 0);
-        let a1 = n.alloc(a, 1);
-        let (wa0, wa1, wb) = (n.waiter(a0), n.waiter(a1), n.waiter(b));
-        n.wake(wa1);
-        n.wake(wb);
-        n.wake(wa0);
-        assert!(n.take_root_queued());
-        assert_eq!(n.pop_ready(ROOT), Some((a, 0)));
-        assert_eq!(n.pop_ready(ROOT), Some((b, 1)));
-        assert_eq!(n.pop_ready(ROOT), None);
-        assert_eq!(n.pop_ready(a), Some((a1, 1)));
-        assert_eq!(n.pop_ready(a), Some((a0, 0)));
-        assert_eq!(n.pop_ready(a), None);
-    }
-
-    #[test]
-    fn stale_waiters_are_ignored() {
-        let mut n = Nodes::new();
-        n.take_root_queued();
-        let a = n.alloc(ROOT, 0);
-        let w = n.waiter(a);
-        n.free(a);
-        let again = n.alloc(ROOT, 3);
-        assert_eq!(again, a, "freed nodes are reused");
-        n.wake(w);
-        assert!(!n.take_root_queued());
-        assert_eq!(n.pop_ready(ROOT), None);
-        assert_eq!(n.live(), 2);
-    }
 
     #[test]
     fn with_ctx_is_none_outside_a_run() {

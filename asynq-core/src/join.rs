@@ -11,7 +11,8 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::context::{DONE, LAZY, NONE, with_ctx};
+use crate::context::with_ctx;
+use crate::nodes::{DONE, LAZY, NONE};
 
 /// A child future of a join and, once done, its output.
 enum MaybeDone<F: Future> {

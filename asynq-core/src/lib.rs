@@ -122,11 +122,14 @@ pub mod answers;
 mod blocking;
 pub mod cache;
 mod context;
+mod detached;
 mod diagnostics;
 mod error;
+mod frames;
 mod join;
 mod memo;
 mod mock;
+mod nodes;
 mod output;
 mod runtime;
 mod scoped;
@@ -139,6 +142,7 @@ mod yieldable;
 
 pub use asynq_macros::asynq;
 
+pub use crate::detached::{BoxFuture, LocalBoxFuture};
 pub use crate::error::{Error, SourceError};
 pub use crate::join::{
     Join1, Join2, Join3, Join4, Join5, Join6, Join7, Join8, Join9, Join10, Join11, Join12, JoinAll,
@@ -153,7 +157,7 @@ pub use crate::scoped::{
 };
 pub use crate::source::{DataSource, FetchTimeout, Load};
 pub use crate::stats::{FunctionStats, RoundSourceStats, RoundStats, SourceStats, Stats};
-pub use crate::task::{BoxFuture, LocalBoxFuture, Task, TaskFuture};
+pub use crate::task::{Task, TaskFuture};
 pub use crate::tools::try_all;
 pub use crate::yieldable::{JoinMap, OptionFuture, Ready, Yieldable, ready};
 
@@ -172,7 +176,7 @@ pub mod __private {
         Task::__new(name, future)
     }
 
-    pub use crate::task::BoxFuture;
+    pub use crate::detached::BoxFuture;
 
     pub use crate::memo::{FailureByTrait, FailureNever, Memo, check_key, check_output, memo};
 
@@ -186,7 +190,7 @@ pub mod __private {
     where
         F: Future + Send + 'a,
     {
-        Task::__new(name, Box::pin(future))
+        Task::__new(name, future).boxed()
     }
 
     /// Stands for an `.await` that `#[asynq]` has reported as an error (inside a closure):

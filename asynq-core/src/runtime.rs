@@ -1,6 +1,7 @@
 //! The runtime: registered sources, and the scheduler loop of a run.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
@@ -12,9 +13,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 
-use crate::context::{self, Diagnosis, RunState, SourceSlot};
+use crate::context::{self, Diagnosis, RunLink, RunState, SourceSlot};
+use crate::detached;
 use crate::error::Error;
 use crate::mock::Mock;
+use crate::nodes::ROOT;
 use crate::output::RunOutput;
 use crate::source::{DataSource, panic_message};
 use crate::source_state::{CallDone, CallFuture, ErasedSource, Registered};
@@ -61,7 +64,8 @@ pub type RunResult<T> = Result<<T as RunOutput>::Value, <T as RunOutput>::Error>
 /// ```
 pub struct Runtime {
     sources: Vec<Arc<dyn ErasedSource>>,
-    last_stats: Mutex<Stats>,
+    /// Shared, so that a run stores its figures without copying them.
+    last_stats: Mutex<Arc<Stats>>,
     function_stats: bool,
     eager_resume: bool,
 }
@@ -303,10 +307,11 @@ impl Runtime {
         state.eager = self.eager_resume;
         RunFuture {
             runtime: self,
-            root: Box::pin(task.into_future()),
+            root: Some(Box::pin(task.into_future())),
             state: Box::new(RefCell::new(state)),
             per_round: Vec::new(),
-            rounds_out: Vec::new(),
+            rounds_out: VecDeque::new(),
+            first_out: 0,
             eager: self.eager_resume,
             #[cfg(feature = "tracing")]
             span: tracing::info_span!("asynq.run"),
@@ -323,10 +328,8 @@ impl Runtime {
     ///
     /// With concurrent runs, prefer [`RunFuture::with_stats`] for the figures of one run.
     pub fn last_stats(&self) -> Stats {
-        self.last_stats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let stats = self.last_stats.lock().unwrap_or_else(|e| e.into_inner());
+        Stats::clone(&stats)
     }
 }
 
@@ -334,7 +337,8 @@ impl Runtime {
 #[must_use = "a run does nothing unless awaited"]
 pub struct RunFuture<'rt, F: Future> {
     runtime: &'rt Runtime,
-    root: Pin<Box<F>>,
+    /// The root task's future; `None` once dropped (see `Drop`).
+    root: Option<Pin<Box<F>>>,
     state: Box<RefCell<RunState>>,
     /// Calls in flight, each tagged with the round that sent it.
     calls: FuturesUnordered<RoundCall>,
@@ -346,7 +350,9 @@ pub struct RunFuture<'rt, F: Future> {
     primes: Vec<Prime>,
     /// Figures of the rounds so far, and of each the bookkeeping while its calls are out.
     per_round: Vec<RoundStats>,
-    rounds_out: Vec<RoundOut>,
+    /// The rounds whose calls are still out: round `first_out + i` is `rounds_out[i]`.
+    rounds_out: VecDeque<RoundOut>,
+    first_out: usize,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
 
@@ -467,9 +473,18 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             let call = "Runtime::run_async";
             return Poll::Ready(Err(Error::NestedRun { task, call }));
         }
+        if let Some(thread) = self.state.get_mut().thread {
+            assert_eq!(
+                thread,
+                std::thread::current().id(),
+                "an asynq run holding a `!Send` boxed task polled on another thread"
+            );
+        }
         self.started.get_or_insert_with(Instant::now);
         #[cfg(feature = "tracing")]
         let _run = self.span.clone().entered();
+        let link = Arc::clone(&self.state.get_mut().link);
+        let _locked = link.lock(&self.state);
         for prime in std::mem::take(&mut self.primes) {
             if let Err(error) = prime(self.state.get_mut()) {
                 return Poll::Ready(Err(error));
@@ -480,26 +495,15 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             // between rounds, when every call of the last round has answered.
             if self.calls.is_empty() || self.eager {
                 // 1. Run every runnable task until each is finished or waiting.
-                while self.state.get_mut().nodes.take_root_queued() {
-                    let _entered = context::enter(&self.state);
-                    let root = &mut self.root;
-                    match panic::catch_unwind(AssertUnwindSafe(|| root.as_mut().poll(cx))) {
-                        Ok(Poll::Ready(output)) => return Poll::Ready(Ok(output)),
-                        Ok(Poll::Pending) => {}
-                        Err(panic) => {
-                            // A task panicked: the run cannot go on, and its state is never
-                            // looked at again. Unwinding left the innermost asynq function
-                            // being polled in `task`; dropping the run drops the rest.
-                            let task = self.state.get_mut().task;
-                            let message = panic_message(&*panic);
-                            return Poll::Ready(Err(Error::TaskPanicked { task, message }));
-                        }
-                    }
+                match self.run_runnable(cx) {
+                    Ok(Some(output)) => return Poll::Ready(Ok(output)),
+                    Ok(None) => {}
+                    Err(error) => return Poll::Ready(Err(error)),
                 }
                 // 2. Nothing runnable: send every pending key, one call per source and chunk.
                 let started = self.send_round();
                 if started == 0 && self.calls.is_empty() {
-                    // 4. Nothing pending either: a stall. Poll everything once more to say
+                    // 3. Nothing pending either: a stall. Poll everything once more to say
                     // who waits (a future woken by something else may also finish now).
                     let state = self.state.get_mut();
                     if self.diagnosing {
@@ -516,7 +520,7 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                     self.state.get_mut().diagnose = None;
                 }
             }
-            // 3. Apply answers as calls finish. Without eager resume the round ends when all
+            // 4. Apply answers as calls finish. Without eager resume the round ends when all
             // have; with it, the tasks they woke run at once (step 1) and may send more.
             match self.calls.poll_next_unpin(cx) {
                 Poll::Ready(Some((round, done))) => self.complete(round, done),
@@ -524,6 +528,46 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+
+    /// Poll every runnable root (the run's root task, boxed tasks) until none is left; the
+    /// root task's output once it finishes.
+    ///
+    /// A panic in a task ends the run: its state is never looked at again, and dropping the
+    /// run drops the rest. Unwinding left the innermost asynq function being polled in
+    /// `task`, which the error names.
+    fn run_runnable(&mut self, cx: &mut Context<'_>) -> Result<Option<F::Output>, Error> {
+        let _entered = context::enter(&self.state);
+        let state = &*self.state;
+        let root = self
+            .root
+            .as_mut()
+            .expect("the root future lives until the run is dropped");
+        let polled = panic::catch_unwind(AssertUnwindSafe(|| {
+            loop {
+                let next = state.borrow_mut().nodes.pop_runnable();
+                let (node, slot) = next?;
+                if node == ROOT {
+                    if let Poll::Ready(output) = root.as_mut().poll(cx) {
+                        return Some(output);
+                    }
+                    continue;
+                }
+                let Some(polling) = detached::begin(&mut state.borrow_mut(), node, slot) else {
+                    continue;
+                };
+                let finished = detached::poll(&polling, cx);
+                let frames = detached::end(&mut state.borrow_mut(), slot, polling, finished);
+                drop(frames);
+            }
+        }));
+        polled.map_err(|panic| {
+            let state = self.state.get_mut();
+            Error::TaskPanicked {
+                task: state.task,
+                message: panic_message(&*panic),
+            }
+        })
     }
 
     /// Send every pending key, one call per source and chunk; returns how many calls.
@@ -574,7 +618,7 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         #[cfg(feature = "tracing")]
         span.record("calls", started);
         self.per_round.push(round);
-        self.rounds_out.push(RoundOut {
+        self.rounds_out.push_back(RoundOut {
             sources,
             sent: Instant::now(),
             calls_out: started,
@@ -598,7 +642,8 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             .as_mut()
             .expect("a call's source has run state");
         source.complete(done.payload, &mut state.nodes);
-        let (stats, out) = (&mut self.per_round[round], &mut self.rounds_out[round]);
+        let stats = &mut self.per_round[round];
+        let out = &mut self.rounds_out[round - self.first_out];
         if let Some(i) = out.sources.iter().position(|&s| s == index) {
             stats.sources[i].wall = out.sent.elapsed();
         }
@@ -608,9 +653,16 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             #[cfg(feature = "tracing")]
             out.span.take();
         }
+        // Keep only the rounds still out: a run of many rounds holds no bookkeeping for the
+        // ones done.
+        while self.rounds_out.front().is_some_and(|o| o.calls_out == 0) {
+            self.rounds_out.pop_front();
+            self.first_out += 1;
+        }
     }
 
-    fn finish(&mut self) -> Stats {
+    /// The run's figures, also kept as the runtime's last (shared, not copied).
+    fn finish(&mut self) -> Arc<Stats> {
         self.finished = true;
         let state = self.state.get_mut();
         let stats = Stats {
@@ -630,17 +682,34 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                 .unwrap_or_default(),
             elapsed: self.started.map(|t| t.elapsed()).unwrap_or_default(),
         };
+        let stats = Arc::new(stats);
         *self
             .runtime
             .last_stats
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = stats.clone();
+            .unwrap_or_else(|e| e.into_inner()) = Arc::clone(&stats);
         stats
     }
 }
 
 // The root future is boxed and the run state is boxed: nothing in a `RunFuture` is pinned.
 impl<F: Future> Unpin for RunFuture<'_, F> {}
+
+impl<F: Future> Drop for RunFuture<'_, F> {
+    /// Drop the run's tasks inside the run, so that boxed tasks leave it in order: every
+    /// registered body innermost first (a deep recursion is dropped level after level, not
+    /// recursively), then the root task's future.
+    fn drop(&mut self) {
+        let link = Arc::clone(&self.state.get_mut().link);
+        let mut locked = link.lock(&self.state);
+        {
+            let _entered = context::enter(&self.state);
+            detached::cancel_all();
+            self.root = None;
+        }
+        RunLink::close(&mut locked);
+    }
+}
 
 impl<F: Future> Future for RunFuture<'_, F>
 where
@@ -674,7 +743,7 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let run = &mut self.run;
         let result = std::task::ready!(run.poll_run(cx));
-        let stats = run.finish();
+        let stats = Arc::unwrap_or_clone(run.finish());
         Poll::Ready((
             match result {
                 Ok(output) => output.into_run_result(),

@@ -6,17 +6,24 @@
 //! value in place only while the wrapped task (or something it awaits) is being polled, and
 //! [`with_hooks`] calls [`TaskHooks::resume`] before and [`TaskHooks::pause`] after each poll.
 //! Python asynq spells these `AsyncScopedValue`/`async_override` and `AsyncContext`.
+//!
+//! Both also hold for the boxed tasks awaited inside (which the scheduler polls on its own,
+//! see [`BoxFuture`](crate::BoxFuture)): the run keeps the scopes and hooks in force as a
+//! chain of frames ([`frames`](crate::frames)), each boxed task keeps the chain of the place
+//! it was awaited from, and the scheduler puts it back in force around each of its polls.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread::LocalKey;
 use std::time::{Duration, Instant};
 
+use crate::context::with_ctx;
+use crate::frames::{Frames, HookFrame, ValueFrame};
 use crate::yieldable::Yieldable;
 
 /// Declare task-scoped values: `scoped_value!(static LOCALE: String);` (several separated by
@@ -56,8 +63,8 @@ macro_rules! scoped_value {
         $(#[$attr])*
         $vis static $name: $crate::ScopedKey<$ty> = {
             ::std::thread_local! {
-                static __ASYNQ_SCOPED: ::core::cell::RefCell<::core::option::Option<$ty>> =
-                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
+                static __ASYNQ_SCOPED: ::core::cell::Cell<*const $ty> =
+                    const { ::core::cell::Cell::new(::core::ptr::null()) };
             }
             $crate::ScopedKey::__new(&__ASYNQ_SCOPED)
         };
@@ -65,8 +72,13 @@ macro_rules! scoped_value {
 }
 
 /// A task-scoped value, declared with [`scoped_value!`].
+///
+/// Values are `Send + Sync`: a scope's value is shared by every task polled under it,
+/// including boxed tasks, which the scheduler polls on their own (it puts the scopes of a
+/// boxed task back in force around each of its polls).
 pub struct ScopedKey<T: 'static> {
-    slot: &'static LocalKey<RefCell<Option<T>>>,
+    /// The value in force on this thread: the innermost scope being polled, or null.
+    slot: &'static LocalKey<Cell<*const T>>,
 }
 
 impl<T: 'static> fmt::Debug for ScopedKey<T> {
@@ -77,14 +89,17 @@ impl<T: 'static> fmt::Debug for ScopedKey<T> {
 
 impl<T: 'static> ScopedKey<T> {
     #[doc(hidden)]
-    pub const fn __new(slot: &'static LocalKey<RefCell<Option<T>>>) -> Self {
+    pub const fn __new(slot: &'static LocalKey<Cell<*const T>>) -> Self {
         ScopedKey { slot }
     }
 
     /// `task` (any yieldable) with this key set to `value` while it and what it awaits run.
     ///
     /// Scopes nest: an inner scope of the same key hides the outer one until it ends.
-    pub fn scope<Y: Yieldable>(&'static self, value: T, task: Y) -> Scoped<T, Y> {
+    pub fn scope<Y: Yieldable>(&'static self, value: T, task: Y) -> Scoped<T, Y>
+    where
+        T: Send + Sync,
+    {
         Scoped {
             key: self,
             value: Some(value),
@@ -94,7 +109,11 @@ impl<T: 'static> ScopedKey<T> {
 
     /// Call `f` with the value of the innermost scope being polled, or `None` outside any.
     pub fn with<R>(&'static self, f: impl FnOnce(Option<&T>) -> R) -> R {
-        self.slot.with(|slot| f(slot.borrow().as_ref()))
+        let value = self.slot.with(Cell::get);
+        // SAFETY: a non-null pointer is set only while a poll in the scope runs on this thread
+        // (`ValueCell::enter` to `exit`, around code that holds the cell alive), and this call
+        // happens inside that poll; the value is never mutated while shared.
+        f(unsafe { value.as_ref() })
     }
 
     /// A clone of the value of the innermost scope being polled, or `None` outside any.
@@ -120,14 +139,15 @@ impl<T: 'static, Y> fmt::Debug for Scoped<T, Y> {
     }
 }
 
-impl<T: 'static, Y: Yieldable> Yieldable for Scoped<T, Y> {
+impl<T: Send + Sync + 'static, Y: Yieldable> Yieldable for Scoped<T, Y> {
     type Output = Y::Output;
     type Future = ScopedFuture<T, Y::Future>;
     fn into_future(self) -> Self::Future {
         ScopedFuture {
+            future: self.task.into_future(),
             key: self.key,
             value: self.value,
-            future: self.task.into_future(),
+            frame: None,
         }
     }
 }
@@ -136,10 +156,14 @@ pin_project_lite::pin_project! {
     /// The future of a [`Scoped`] task.
     #[must_use = "futures do nothing unless polled"]
     pub struct ScopedFuture<T: 'static, F> {
-        key: &'static ScopedKey<T>,
-        value: Option<T>,
         #[pin]
         future: F,
+        key: &'static ScopedKey<T>,
+        // The value until the first poll, which moves it into `frame`.
+        value: Option<T>,
+        // The value, shared with the boxed tasks registered under it, and the chain of
+        // frames in force inside the scope.
+        frame: Option<(Arc<ValueCell<T>>, Frames)>,
     }
 }
 
@@ -149,32 +173,63 @@ impl<T: 'static, F> fmt::Debug for ScopedFuture<T, F> {
     }
 }
 
-/// Puts the scope's value back into its future when the poll ends, even by a panic.
-struct Restore<'a, T: 'static> {
-    slot: &'static LocalKey<RefCell<Option<T>>>,
-    value: &'a mut Option<T>,
-    outer: Option<T>,
+/// A scope's value, as a frame of the run's chain (see [`frames`](crate::frames)).
+struct ValueCell<T: 'static> {
+    slot: &'static LocalKey<Cell<*const T>>,
+    value: T,
 }
 
-impl<T: 'static> Drop for Restore<'_, T> {
-    fn drop(&mut self) {
-        let outer = self.outer.take();
-        *self.value = self
-            .slot
-            .with(|slot| std::mem::replace(&mut *slot.borrow_mut(), outer));
+impl<T: Send + Sync + 'static> ValueFrame for ValueCell<T> {
+    fn key(&self) -> *const () {
+        std::ptr::from_ref(self.slot).cast()
+    }
+
+    fn enter(&self) -> *const () {
+        self.slot.with(|slot| slot.replace(&self.value)).cast()
+    }
+
+    fn exit(&self, previous: *const ()) {
+        self.slot.with(|slot| slot.set(previous.cast()));
     }
 }
 
-impl<T: 'static, F: Future> Future for ScopedFuture<T, F> {
+/// Puts the previous value (and chain) back when a scope's poll ends, even by a panic.
+struct Restore<T: Send + Sync + 'static> {
+    cell: Arc<ValueCell<T>>,
+    previous: *const (),
+    outer: Option<Frames>,
+}
+
+impl<T: Send + Sync + 'static> Drop for Restore<T> {
+    fn drop(&mut self) {
+        self.cell.exit(self.previous);
+        if let Some(outer) = self.outer.take() {
+            with_ctx(|run| run.frames = outer);
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static, F: Future> Future for ScopedFuture<T, F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let slot = this.key.slot;
-        // Move the value in for the poll (no clone), and the outer one aside.
-        let outer = slot.with(|s| std::mem::replace(&mut *s.borrow_mut(), this.value.take()));
+        let (cell, chain) = this.frame.get_or_insert_with(|| {
+            let value = this
+                .value
+                .take()
+                .expect("a scope's value is kept until its first poll");
+            let cell = Arc::new(ValueCell {
+                slot: this.key.slot,
+                value,
+            });
+            let outer = with_ctx(|run| run.frames.clone()).unwrap_or_default();
+            let chain = outer.with_value(Arc::clone(&cell) as Arc<dyn ValueFrame>);
+            (cell, chain)
+        });
+        let outer = with_ctx(|run| std::mem::replace(&mut run.frames, chain.clone()));
         let _restore = Restore {
-            slot,
-            value: this.value,
+            previous: cell.enter(),
+            cell: Arc::clone(cell),
             outer,
         };
         this.future.poll(cx)
@@ -195,6 +250,9 @@ pub trait TaskHooks {
 
 /// `task` with `hooks` called around each of its polls.
 ///
+/// The hooks are shared (behind a mutex) with the boxed tasks awaited inside, whose polls
+/// call them too; hence `Send + 'static`.
+///
 /// # Examples
 ///
 /// ```
@@ -213,7 +271,7 @@ pub trait TaskHooks {
 ///
 /// assert_eq!(Runtime::new().run(with_hooks(CountPolls(0), two())).unwrap(), 2);
 /// ```
-pub fn with_hooks<H: TaskHooks, Y: Yieldable>(hooks: H, task: Y) -> Hooked<H, Y> {
+pub fn with_hooks<H: TaskHooks + Send + 'static, Y: Yieldable>(hooks: H, task: Y) -> Hooked<H, Y> {
     Hooked { hooks, task }
 }
 
@@ -230,13 +288,14 @@ impl<H, Y> fmt::Debug for Hooked<H, Y> {
     }
 }
 
-impl<H: TaskHooks, Y: Yieldable> Yieldable for Hooked<H, Y> {
+impl<H: TaskHooks + Send + 'static, Y: Yieldable> Yieldable for Hooked<H, Y> {
     type Output = Y::Output;
     type Future = HookedFuture<H, Y::Future>;
     fn into_future(self) -> Self::Future {
         HookedFuture {
-            hooks: self.hooks,
             future: self.task.into_future(),
+            hooks: Arc::new(HookCell(Mutex::new(self.hooks))),
+            chain: None,
         }
     }
 }
@@ -245,9 +304,13 @@ pin_project_lite::pin_project! {
     /// The future of a [`Hooked`] task.
     #[must_use = "futures do nothing unless polled"]
     pub struct HookedFuture<H, F> {
-        hooks: H,
+        // First, so that it is dropped before the hooks it may still call.
         #[pin]
         future: F,
+        // Shared with the boxed tasks registered inside, whose polls call them too.
+        hooks: Arc<HookCell<H>>,
+        // The chain of frames in force inside, made at the first poll.
+        chain: Option<Frames>,
     }
 }
 
@@ -257,21 +320,52 @@ impl<H, F> fmt::Debug for HookedFuture<H, F> {
     }
 }
 
-/// Calls `pause` when the poll ends, even by a panic.
-struct Pause<'a, H: TaskHooks>(&'a mut H);
+/// Hooks, as a frame of the run's chain (see [`frames`](crate::frames)).
+struct HookCell<H>(Mutex<H>);
 
-impl<H: TaskHooks> Drop for Pause<'_, H> {
-    fn drop(&mut self) {
-        self.0.pause();
+impl<H: TaskHooks + Send> HookFrame for HookCell<H> {
+    fn resume(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .resume();
+    }
+
+    fn pause(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pause();
     }
 }
 
-impl<H: TaskHooks, F: Future> Future for HookedFuture<H, F> {
+/// Calls `pause` (and puts the outer chain back) when the poll ends, even by a panic.
+struct Pause<'a, H: TaskHooks + Send> {
+    hooks: &'a HookCell<H>,
+    outer: Option<Frames>,
+}
+
+impl<H: TaskHooks + Send> Drop for Pause<'_, H> {
+    fn drop(&mut self) {
+        if let Some(outer) = self.outer.take() {
+            with_ctx(|run| run.frames = outer);
+        }
+        self.hooks.pause();
+    }
+}
+
+impl<H: TaskHooks + Send + 'static, F: Future> Future for HookedFuture<H, F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        this.hooks.resume();
-        let _pause = Pause(this.hooks);
+        let hooks = &*this.hooks;
+        let chain = this.chain.get_or_insert_with(|| {
+            let outer = with_ctx(|run| run.frames.clone()).unwrap_or_default();
+            outer.with_hooks(Arc::clone(hooks) as Arc<dyn HookFrame>)
+        });
+        hooks.resume();
+        let outer = with_ctx(|run| std::mem::replace(&mut run.frames, chain.clone()));
+        let _pause = Pause { hooks, outer };
         this.future.poll(cx)
     }
 }

@@ -6,13 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::context::with_ctx;
+use crate::detached::{BoxFuture, LocalBoxFuture};
 use crate::yieldable::Yieldable;
-
-/// A boxed, `Send` task future, for recursion and for naming task types.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// A boxed task future that need not be `Send`.
-pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// A call of an `#[asynq]` function that has not run yet.
 ///
@@ -46,9 +41,10 @@ pub struct Task<F> {
     future: F,
 }
 
-/// An asynq function's path, as a thin pointer with a flag in its low bit: whether the task
-/// has started. One word per task, where a `&'static str` and a `bool` took three: tasks are
-/// created by the million, and at that scale their size is what a run costs.
+/// An asynq function's path, as a thin pointer with two flags in its low bits: whether the task
+/// has started, and whether it is boxed. One word per task, where a `&'static str` and two
+/// `bool`s took three: tasks are created by the million, and at that scale their size is what
+/// a run costs.
 ///
 /// A [`Task`] and its [`TaskFuture`] hold the same two fields, so a `Vec` of tasks becomes a
 /// `Vec` of their futures in place when it is awaited.
@@ -62,17 +58,21 @@ unsafe impl Sync for Name {}
 
 impl Name {
     const STARTED: usize = 1;
+    /// The task's future is a [`BoxFuture`] or [`LocalBoxFuture`], which does the run's
+    /// bookkeeping itself (see [`detached`](crate::detached)).
+    const BOXED: usize = 2;
+    const FLAGS: usize = Self::STARTED | Self::BOXED;
 
     const fn new(name: &'static &'static str) -> Self {
-        // A `&str` is pointer-aligned, so the low bit of its address is free for the flag.
-        const { assert!(align_of::<&str>() > Self::STARTED) };
+        // A `&str` is pointer-aligned, so the low bits of its address are free for the flags.
+        const { assert!(align_of::<&str>() > Self::FLAGS) };
         Name(name)
     }
 
     fn get(self) -> &'static str {
-        // SAFETY: without the flag this is the `&'static &'static str` given to `new`
+        // SAFETY: without the flags this is the `&'static &'static str` given to `new`
         // (`map_addr` keeps its provenance).
-        unsafe { *self.0.map_addr(|a| a & !Self::STARTED) }
+        unsafe { *self.0.map_addr(|a| a & !Self::FLAGS) }
     }
 
     fn started(self) -> bool {
@@ -81,6 +81,14 @@ impl Name {
 
     fn start(&mut self) {
         self.0 = self.0.map_addr(|a| a | Self::STARTED);
+    }
+
+    fn boxed(self) -> Self {
+        Name(self.0.map_addr(|a| a | Self::BOXED))
+    }
+
+    fn is_boxed(self) -> bool {
+        self.0.addr() & Self::BOXED != 0
     }
 }
 
@@ -103,18 +111,19 @@ impl<F: Future> Task<F> {
     /// The same task with its future boxed: for recursive asynq functions, and to store tasks
     /// of different functions in one collection.
     ///
-    /// Recursion depth is bounded by the stack of the thread that polls the run: each level
-    /// of nested tasks is a level of nested `poll` calls, 100 to 200 bytes for a small
-    /// function in a release build, so a 2 MiB thread stack holds a chain of about 10,000
-    /// nested tasks (debug builds need several times more). Deeper data is better walked
-    /// level by level, one awaited `Vec` per level, which costs no stack.
+    /// Inside a run, the scheduler polls a boxed task on its own, not from inside the task
+    /// that awaits it (see [`BoxFuture`]): recursion through boxed tasks costs the same time
+    /// per level and the same stack at any depth. A chain of 100,000 nested boxed tasks runs
+    /// on a thread with a 256 KiB stack. The price is a little bookkeeping per boxed task (an
+    /// entry in the run, a wake-up of its parent when it finishes), so box where the type
+    /// needs it (recursion, mixed collections), not every task.
     pub fn boxed<'a>(self) -> Task<BoxFuture<'a, F::Output>>
     where
         F: Send + 'a,
     {
         Task {
-            name: self.name,
-            future: Box::pin(self.future),
+            name: self.name.boxed(),
+            future: BoxFuture::new(self.name.get(), self.future),
         }
     }
 
@@ -124,8 +133,8 @@ impl<F: Future> Task<F> {
         F: 'a,
     {
         Task {
-            name: self.name,
-            future: Box::pin(self.future),
+            name: self.name.boxed(),
+            future: LocalBoxFuture::new(self.name.get(), self.future),
         }
     }
 }
@@ -164,6 +173,10 @@ impl<F: Future> Future for TaskFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        if this.name.is_boxed() {
+            // The scheduler polls the body on its own, and does the bookkeeping there.
+            return this.future.poll(cx);
+        }
         let first = !this.name.started();
         let name = this.name.get();
         let outer = with_ctx(|run| {
@@ -237,6 +250,7 @@ mod tests {
         check::<Ready<u8>>();
         check::<Ready<[u64; 5]>>();
         check::<BoxFuture<'static, String>>();
+        check::<LocalBoxFuture<'static, String>>();
     }
 
     #[test]
@@ -247,5 +261,8 @@ mod tests {
         name.start();
         assert!(name.started());
         assert_eq!(name.get(), "crate::module::function");
+        let boxed = name.boxed();
+        assert!(boxed.is_boxed() && boxed.started() && !name.is_boxed());
+        assert_eq!(boxed.get(), "crate::module::function");
     }
 }

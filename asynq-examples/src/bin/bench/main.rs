@@ -14,6 +14,7 @@ use asynq_examples::memory::MemoryStore;
 use clap::Parser;
 
 mod alloc;
+mod deep;
 mod feed;
 mod measure;
 mod sched;
@@ -30,7 +31,8 @@ struct Args {
     quick: bool,
     /// Run one workload `--repeat` times and print nothing else, for profilers (perf,
     /// valgrind): `feed-asynq`, `feed-hand`, `feed-naive` (Q = 1000), `trivial`, `tree`, `waiting`
-    /// (`--tasks` tasks each).
+    /// (`--tasks` tasks each), `deep-chain`, `deep-tree` and their baselines `deep-chain-hand`,
+    /// `deep-tree-hand` (`--tasks`: the chain's depth, the tree's levels).
     #[arg(long, value_name = "WORKLOAD")]
     only: Option<String>,
     /// Tasks of the `trivial` and `waiting` workloads of `--only`.
@@ -39,7 +41,7 @@ struct Args {
     /// Repetitions of `--only`.
     #[arg(long, default_value_t = 20)]
     repeat: usize,
-    /// The tables to print, comma-separated: `feed`, `scheduler`; all by default.
+    /// The tables to print, comma-separated: `feed`, `scheduler`, `deep`; all by default.
     #[arg(long, value_delimiter = ',')]
     sections: Vec<String>,
 }
@@ -48,6 +50,10 @@ struct Args {
 
 /// `--only`: one workload, repeated, for a profiler.
 fn only(workload: &str, repeat: usize, tasks: u64) -> ExitCode {
+    if let Some(out) = deep::only(workload, repeat, tasks) {
+        std::hint::black_box(out);
+        return ExitCode::SUCCESS;
+    }
     let p = Params {
         questions: 1000,
         answers: 10,
@@ -92,6 +98,12 @@ fn main() -> ExitCode {
     }
     if wants("scheduler") {
         sched::tables(args.quick);
+    }
+    if wants("deep")
+        && let Err(e) = deep::tables(args.quick)
+    {
+        eprintln!("bench: {e}");
+        return ExitCode::FAILURE;
     }
     println!();
     println!(

@@ -132,7 +132,7 @@ fn plain_flat_like_tasks(n: u64) -> u64 {
 /// `n` fetches batched by hand, as straightforward Rust does it: the keys gathered and
 /// deduplicated in a `HashSet`, one `fetch`, the answers put in a `HashMap`, each key's value
 /// read back from it. The baseline of [`fetching_tasks`].
-fn hand_fetching(n: u64) -> u64 {
+pub(crate) fn hand_fetching(n: u64) -> u64 {
     let keys: Vec<u64> = (0..n).collect();
     let mut seen = HashSet::new();
     let unique: Vec<u64> = keys.iter().copied().filter(|&k| seen.insert(k)).collect();
