@@ -204,3 +204,18 @@ impl<F: Future> Task<F> {
         unreachable!("no type satisfies `Awaited`")
     }
 }
+
+/// The async block of an asynq function without `#[asynq(boxed)]`. Built by a macro only so
+/// that rustc's error for a recursion it finds (`a` calls `b`, `b` calls `a`: "recursion in an
+/// async block requires boxing", suggesting `Box::pin`) ends with "this error originates in the
+/// macro `..::unboxed_task_use_asynq_boxed_to_recurse`": the fix is `#[asynq(boxed)]` on one of
+/// the functions. (`#[asynq]` reports a function calling itself on its own.)
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __unboxed_task_use_asynq_boxed_to_recurse {
+    ($body:tt) => {
+        async move $body
+    };
+}
+
+pub use crate::__unboxed_task_use_asynq_boxed_to_recurse as unboxed_task_use_asynq_boxed_to_recurse;

@@ -166,7 +166,9 @@ pub use crate::yieldable::{JoinMap, OptionFuture, Ready, Yieldable, ready};
 pub mod __private {
     pub use core::future::Future;
 
-    pub use crate::diagnostics::{Awaited, AwaitedInAsynq};
+    pub use crate::diagnostics::{
+        Awaited, AwaitedInAsynq, unboxed_task_use_asynq_boxed_to_recurse,
+    };
     pub use crate::task::Task;
     pub use crate::yieldable::Yieldable;
 

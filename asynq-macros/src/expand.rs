@@ -9,10 +9,9 @@ use syn::{Block, Lifetime, ReturnType, Signature, Type};
 
 use crate::error::Errors;
 use crate::memo::{self, Memo};
-use crate::misuse::Misuse;
 use crate::rewrite::Awaits;
 use crate::sequential::{self, Finding};
-use crate::{args, boxed, parse, validate};
+use crate::{args, boxed, misuse, parse, validate};
 
 pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut function = match parse::function(input) {
@@ -56,7 +55,7 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     set_task_type(function.sig_mut(), &krate, &output, boxed.as_ref());
     if let Some(block) = function.body_mut() {
-        Misuse::new(&krate, &name, boxed.is_some(), &mut errors).visit_block_mut(block);
+        misuse::check(&krate, &name, boxed.is_some(), &mut errors, block);
         let findings = match args.allow_sequential {
             Some(_) => Vec::new(),
             None => sequential::find(block),
@@ -144,7 +143,12 @@ fn task_body(
         quote!(new_task)
     };
     let warnings = findings.iter().map(warning);
-    let mut future = quote!(async move { #body });
+    let mut future = if boxed {
+        quote!(async move { #body })
+    } else {
+        // A macro, so that rustc's error for a recursion through another function names it.
+        quote!(#krate::__private::unboxed_task_use_asynq_boxed_to_recurse!({ #body }))
+    };
     let mut prelude = TokenStream::new();
     if let Some(memo) = memo {
         // With `memo`: clone the key first, then share the body's future by key.

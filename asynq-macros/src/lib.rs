@@ -21,6 +21,7 @@ mod expand;
 mod memo;
 mod misuse;
 mod parse;
+mod recursion;
 mod rewrite;
 mod sequential;
 mod validate;
@@ -37,7 +38,9 @@ mod validate;
 /// - `#[asynq(crate = "path")]`: the path of `asynq_core` when it is re-exported or renamed
 ///   (`crate = "my_crate::asynq"`).
 /// - `#[asynq(boxed)]`: the task's future is boxed, `Task<BoxFuture<'_, T>>`. A function
-///   that calls itself needs it: a task cannot contain itself. The boxed task is `Send`, so
+///   that awaits a task of its own call needs it (or that call `.boxed_local()`): a task
+///   cannot contain itself. Tasks collected into a `Vec` need no box: they live in the
+///   `Vec`'s heap buffer, not in the task. The boxed task is `Send`, so
 ///   the body must not hold non-`Send` values across an await; for those, leave `boxed` out
 ///   and await `f(..).boxed_local()` at the recursive call instead. The output type must be
 ///   nameable (not `impl Trait`). On a trait method (declaration and implementations alike)
@@ -66,10 +69,15 @@ mod validate;
 ///   is); call such a method by its path, `Engine::run(&engine, x)`. A run hidden in a
 ///   helper function is not seen here; `Runtime::run` then fails at run time with
 ///   `Error::NestedRun` (which is also how a test exercises that check on purpose).
-/// - A call of the function itself (`f(..)`, `Self::f(..)`, `self.f(..)`) without
-///   `#[asynq(boxed)]` or `.boxed_local()`, reported once per function; and `.boxed()` on
-///   such a call, which cannot prove `Send` for a type that contains itself. Mutual
-///   recursion is left to rustc, which reports "recursion in an async block requires boxing".
+/// - A task of the function's own call (`f(..)`, `Self::f(..)`, `self.f(..)`, or `g(..)`
+///   after `let g = f;`) held inside its task without `#[asynq(boxed)]` or `.boxed_local()`:
+///   awaited, alone or in a tuple, array, struct, `Some`/`Ok`/`Err`, or bound by `let`;
+///   reported once per function. Not in a `Vec` (`vec![f(a), f(b)]`, `.map(f).collect()`),
+///   nor given to another function. And `.boxed()` on such a call, which cannot prove `Send`
+///   for a type that contains itself. Recursion through another function (`a` calls `b`, `b`
+///   calls `a`) is left to rustc: "recursion in an async block requires boxing", whose last
+///   note names the macro `unboxed_task_use_asynq_boxed_to_recurse`: put `#[asynq(boxed)]`
+///   on one of them.
 ///
 /// # The sequential-awaits warning
 ///

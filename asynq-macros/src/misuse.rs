@@ -1,5 +1,6 @@
 //! Misuse inside the body, found syntactically before the rewrite: Python-style `yield`,
-//! `.await` inside a closure, blocking on a run, and a recursive call without a box.
+//! `.await` inside a closure, blocking on a run, and (in `recursion`) a task of the function's
+//! own call held without a box.
 //!
 //! Each mistake is reported on its own tokens and repaired in place, so that the function
 //! still compiles around it and the error is the only one: `yield x` becomes `x.await`, an
@@ -13,45 +14,41 @@ use syn::{Expr, Ident, Item, Macro, Path, Token};
 
 use crate::code::{code, short};
 use crate::error::Errors;
+use crate::recursion::Recursion;
+
+/// Checks one function's body, reporting and repairing each misuse.
+pub(crate) fn check(
+    krate: &Path,
+    name: &Ident,
+    boxed: bool,
+    errors: &mut Errors,
+    block: &mut syn::Block,
+) {
+    Misuse::new(krate, errors).visit_block_mut(block);
+    Recursion::new(name, boxed, errors).visit_block_mut(block);
+}
 
 /// Finds and repairs the misuses in one function's body.
 pub(crate) struct Misuse<'a> {
     pub(crate) krate: &'a Path,
-    /// The function's name, to recognise recursive calls.
-    pub(crate) name: &'a Ident,
-    /// `#[asynq(boxed)]`: recursion is allowed.
-    pub(crate) boxed: bool,
     pub(crate) errors: &'a mut Errors,
     /// The parameters of the plain closures around the expression being visited, innermost
     /// last, as written (`|uid|`).
     closures: Vec<String>,
-    /// A recursive call has been reported: one report says how to fix them all.
-    recursion_reported: bool,
     /// The next expression visited is the operand of `.await`.
     awaited: bool,
-    /// The next expression visited is the receiver of `.boxed()` or `.boxed_local()`.
-    boxing: bool,
     /// Inside the arguments of a blocking call already reported: `block_on(rt.run_async(t))`
     /// is one mistake.
     in_blocking: bool,
 }
 
 impl<'a> Misuse<'a> {
-    pub(crate) fn new(
-        krate: &'a Path,
-        name: &'a Ident,
-        boxed: bool,
-        errors: &'a mut Errors,
-    ) -> Self {
+    pub(crate) fn new(krate: &'a Path, errors: &'a mut Errors) -> Self {
         Misuse {
             krate,
-            name,
-            boxed,
             errors,
             closures: Vec::new(),
-            recursion_reported: false,
             awaited: false,
-            boxing: false,
             in_blocking: false,
         }
     }
@@ -60,7 +57,6 @@ impl<'a> Misuse<'a> {
 impl VisitMut for Misuse<'_> {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         let awaited = std::mem::take(&mut self.awaited);
-        let boxing = std::mem::take(&mut self.boxing);
         match expr {
             Expr::Async(_) => {
                 // Don't look into async blocks: they are futures of their own, not the task.
@@ -91,26 +87,13 @@ impl VisitMut for Misuse<'_> {
                 self.awaited = true;
                 self.visit_expr_mut(&mut awaited.base);
             }
-            Expr::MethodCall(call)
-                if matches!(&*call.method.to_string(), "boxed" | "boxed_local") =>
-            {
-                self.boxing = true;
-                visit_mut::visit_expr_method_call_mut(self, call);
-                if call.method == "boxed" && !self.boxed && self.is_recursive(&call.receiver) {
-                    self.report_boxed_send(call);
-                }
-            }
             _ => visit_mut::visit_expr_mut(self, expr),
         }
         self.in_blocking = outer_blocking;
-        if let Expr::Await(_) = expr {
-            if !self.closures.is_empty() {
-                self.replace_closure_await(expr, !from_yield);
-            }
-            return;
-        }
-        if !boxing && !self.boxed {
-            self.check_recursion(expr);
+        if let Expr::Await(_) = expr
+            && !self.closures.is_empty()
+        {
+            self.replace_closure_await(expr, !from_yield);
         }
     }
 
@@ -241,67 +224,6 @@ impl Misuse<'_> {
         );
         true
     }
-
-    /// Whether `expr` calls this function: `f(..)`, `Self::f(..)` or `self.f(..)`.
-    fn is_recursive(&self, expr: &Expr) -> bool {
-        let name = self.name;
-        match expr {
-            Expr::Call(call) => match &*call.func {
-                Expr::Path(path) if path.qself.is_none() => {
-                    let segments = &path.path.segments;
-                    segments.last().is_some_and(|s| s.ident == *name)
-                        && (segments.len() == 1
-                            || (segments.len() == 2 && segments[0].ident == "Self"))
-                }
-                _ => false,
-            },
-            Expr::MethodCall(call) => {
-                call.method == *name
-                    && matches!(&*call.receiver, Expr::Path(p) if p.path.is_ident("self"))
-            }
-            _ => false,
-        }
-    }
-
-    /// Input:  f(n - 1)                    (inside `fn f`)
-    /// Output: (f(n - 1)).boxed_local(), and an error on the first such call
-    fn check_recursion(&mut self, expr: &mut Expr) {
-        if !self.is_recursive(expr) {
-            return;
-        }
-        if !std::mem::replace(&mut self.recursion_reported, true) {
-            let name = self.name;
-            self.errors.spanned(
-                &*expr,
-                format!(
-                    "`{name}` calls itself, and a task cannot contain itself; \
-                     write #[asynq(boxed)] on `fn {name}` to box its task, \
-                     or box each recursive call: `{}.boxed_local()`",
-                    short(&*expr)
-                ),
-            );
-        }
-        let span = expr.span();
-        *expr = syn::parse_quote_spanned!(span=> (#expr).boxed_local());
-    }
-
-    /// Input:  f(n - 1).boxed()            (inside `fn f`)
-    /// Output: f(n - 1).boxed_local(), and an error on `boxed`
-    fn report_boxed_send(&mut self, call: &mut syn::ExprMethodCall) {
-        call.method = Ident::new("boxed_local", call.method.span());
-        if std::mem::replace(&mut self.recursion_reported, true) {
-            return;
-        }
-        let name = self.name;
-        self.errors.spanned(
-            &call.method,
-            format!(
-                "`.boxed()` cannot prove `Send` for a task that contains itself; \
-                 write #[asynq(boxed)] on `fn {name}` for a `Send` task, \
-                 or call `.boxed_local()` here"
-            ),
-        );
-    }
 }
 
 #[cfg(test)]
@@ -315,7 +237,7 @@ mod tests {
         let krate: Path = syn::parse_quote!(::asynq_core);
         let name: Ident = syn::parse_quote!(fib);
         let mut errors = Errors::default();
-        Misuse::new(&krate, &name, false, &mut errors).visit_block_mut(&mut block);
+        super::check(&krate, &name, false, &mut errors, &mut block);
         (
             block.into_token_stream().to_string(),
             errors.into_compile_errors().to_string(),
@@ -368,10 +290,13 @@ mod tests {
             2,
             "{errors}"
         );
-        assert!(errors.contains("`fib` calls itself"), "{errors}");
+        assert!(
+            errors.contains("`fib(n - 1)` is a task of `fib` held"),
+            "{errors}"
+        );
         // One report for the function's recursion; every recursive call is repaired.
         assert!(body.contains("fib (n - 2) . boxed_local ()"), "{body}");
-        assert_eq!(errors.matches("calls itself").count(), 1, "{errors}");
+        assert_eq!(errors.matches("held inside").count(), 1, "{errors}");
         assert!(!errors.contains("`.boxed()`"), "{errors}");
     }
 
