@@ -84,6 +84,106 @@
 //! # Ok::<(), asynq_core::Error>(())
 //! ```
 //!
+//! # Errors
+//!
+//! A fetch request resolves to `Result<S::Value, asynq_core::Error>`; an [`Error`] says which
+//! source and key failed, and how. An asynq function with failures of its own (a value that
+//! does not parse, a row that must exist) returns an error type of its own that converts from
+//! `asynq_core::Error`: `?` then works on its fetches and on its own fallible calls alike, its
+//! callers can match on what failed, and [`Runtime::run`] returns that type (see
+//! [`RunOutput`]).
+//!
+//! ```
+//! use std::fmt;
+//! use std::num::ParseIntError;
+//! use asynq_core::{asynq, DataSource, Runtime};
+//!
+//! /// Post id to author id, stored as text.
+//! struct Posts;
+//! impl DataSource for Posts {
+//!     type Key = u64;
+//!     type Value = String;
+//!     type Error = std::io::Error;
+//!     async fn fetch(&self, posts: &[u64]) -> Result<Vec<(u64, String)>, Self::Error> {
+//!         Ok(posts.iter().map(|&p| (p, if p == 1 { "7" } else { "seven" }.to_owned())).collect())
+//!     }
+//! }
+//!
+//! struct Names;
+//! impl DataSource for Names {
+//!     type Key = u64;
+//!     type Value = String;
+//!     type Error = std::io::Error;
+//!     async fn fetch(&self, users: &[u64]) -> Result<Vec<(u64, String)>, Self::Error> {
+//!         Ok(users.iter().map(|&u| (u, format!("user {u}"))).collect())
+//!     }
+//! }
+//!
+//! /// What can fail on the page. `Clone`, as `#[asynq(memo)]` outputs must be.
+//! #[derive(Clone, Debug)]
+//! enum PageError {
+//!     /// A fetch failed.
+//!     Fetch(asynq_core::Error),
+//!     /// A post's stored author is not a user id.
+//!     BadAuthor(ParseIntError),
+//! }
+//!
+//! impl From<asynq_core::Error> for PageError {
+//!     fn from(error: asynq_core::Error) -> Self {
+//!         PageError::Fetch(error)
+//!     }
+//! }
+//!
+//! impl From<ParseIntError> for PageError {
+//!     fn from(error: ParseIntError) -> Self {
+//!         PageError::BadAuthor(error)
+//!     }
+//! }
+//!
+//! impl fmt::Display for PageError {
+//!     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+//!         match self {
+//!             PageError::Fetch(error) => error.fmt(f), // transparent
+//!             PageError::BadAuthor(_) => f.write_str("a post's author is not a user id"),
+//!         }
+//!     }
+//! }
+//!
+//! impl std::error::Error for PageError {
+//!     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+//!         match self {
+//!             PageError::Fetch(error) => error.source(),
+//!             PageError::BadAuthor(error) => Some(error),
+//!         }
+//!     }
+//! }
+//!
+//! #[asynq]
+//! fn author(post: u64) -> Result<String, PageError> {
+//!     let uid = Posts::load(post).await?.parse::<u64>()?; // both `?`s convert
+//!     Ok(Names::load(uid).await?)
+//! }
+//!
+//! let rt = Runtime::new().with_source(Posts).with_source(Names);
+//! assert_eq!(rt.run(author(1))?, "user 7"); // `run` returns Result<String, PageError>
+//! assert!(matches!(rt.run(author(2)), Err(PageError::BadAuthor(_))));
+//! # Ok::<(), PageError>(())
+//! ```
+//!
+//! Each error says its own part once: `Fetch` is transparent (the fetch error's message and
+//! `source()`), `BadAuthor` says what it is about and leaves the parser's message to
+//! `source()`, so that an error chain (`anyhow`'s `{:#}`, a loop over `source()`) shows every
+//! message once. The `thiserror` crate writes these impls from attributes
+//! (`#[error(transparent)]`, `#[from]`).
+//!
+//! For an occasional failure in a function that otherwise deals in `asynq_core::Error`,
+//! [`Error::other`] wraps any error or message as [`Error::Other`]:
+//! `text.parse::<u64>().map_err(Error::other)?`. An application that never matches on its
+//! errors may also return `anyhow::Error` or `Box<dyn std::error::Error + Send + Sync>`,
+//! which convert from `asynq_core::Error` too (though not from `memo` functions: they are
+//! not `Clone`). The examples of the repository (`asynq-examples/src/feed.rs`,
+//! `asynq-examples/src/profile.rs`) follow the first way.
+//!
 //! # Beyond batching
 //!
 //! - [`macro@asynq`] options: `memo` (equal arguments share one execution per run; a failed

@@ -6,7 +6,8 @@
 //! `get_multi` calls, then rendering), and [`naive`] makes one call per key.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
+use std::num::ParseIntError;
 
 use asynq_core::{DataSource, Error, asynq};
 
@@ -78,16 +79,85 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// What can fail while rendering FEED-1: a fetch, or a value the page reads as an id.
+///
+/// The page's own error type, as the crate docs of `asynq_core` ("Errors") show: it converts
+/// from [`asynq_core::Error`], so `?` works on fetches and on the page's own parsing alike.
+///
+/// # Examples
+///
+/// ```
+/// use asynq_core::Runtime;
+/// use asynq_examples::feed::{self, FeedError, Params};
+/// use asynq_examples::memory::MemoryStore;
+///
+/// let p = Params { questions: 1, answers: 1 };
+/// let mut data = feed::dataset(p);
+/// data.retain(|(key, _)| key != "q:0:author"); // a question without its author
+/// let rt = Runtime::new().with_source(MemoryStore::from_pairs(data.clone()));
+/// let err = rt.run(feed::feed::<MemoryStore>(p)).unwrap_err();
+/// assert!(matches!(err, FeedError::Fetch(asynq_core::Error::MissingKey { .. })));
+///
+/// data.push(("q:0:author".into(), "seven".into())); // an author that is not an id
+/// let rt = Runtime::new().with_source(MemoryStore::from_pairs(data));
+/// let err = rt.run(feed::feed::<MemoryStore>(p)).unwrap_err();
+/// assert!(matches!(&err, FeedError::NotAnId { key, .. } if key == "q:0:author"));
+/// assert_eq!(err.to_string(), r#"`q:0:author` holds "seven", which is not an id"#);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum FeedError {
+    /// A fetch failed: the store, or a key it did not answer.
+    Fetch(Error),
+    /// A value the page reads as an id is not one: the store does not hold FEED-1's data.
+    NotAnId {
+        /// The key whose value it is.
+        key: String,
+        /// The part of the value that is not an id, cut to 40 characters.
+        value: String,
+        /// Why it does not parse.
+        error: ParseIntError,
+    },
+}
+
+impl From<Error> for FeedError {
+    fn from(error: Error) -> Self {
+        FeedError::Fetch(error)
+    }
+}
+
+impl fmt::Display for FeedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Transparent: the fetch error's message, and below it its `source()`.
+            FeedError::Fetch(error) => fmt::Display::fmt(error, f),
+            FeedError::NotAnId { key, value, .. } => {
+                write!(f, "`{key}` holds {value:?}, which is not an id")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FeedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FeedError::Fetch(error) => error.source(),
+            FeedError::NotAnId { error, .. } => Some(error),
+        }
+    }
+}
+
 /// A value of the data set that should have been a number.
-fn parse_id(key: &str, value: &str) -> Result<u64, Error> {
-    value.parse().map_err(|_| Error::MissingKey {
-        source: "feed".into(),
-        key: format!("{key:?} (not an id: {value:?})"),
+fn parse_id(key: &str, value: &str) -> Result<u64, FeedError> {
+    value.parse().map_err(|error| FeedError::NotAnId {
+        key: key.to_owned(),
+        value: value.chars().take(40).collect(),
+        error,
     })
 }
 
 /// Answer ids from a `q:{q}:answers` value.
-fn parse_ids(key: &str, value: &str) -> Result<Vec<u64>, Error> {
+fn parse_ids(key: &str, value: &str) -> Result<Vec<u64>, FeedError> {
     value
         .split(',')
         .filter(|s| !s.is_empty())
@@ -97,16 +167,16 @@ fn parse_ids(key: &str, value: &str) -> Result<Vec<u64>, Error> {
 
 /// A user's name.
 #[asynq]
-pub fn user_name<S>(uid: u64) -> Result<String, Error>
+pub fn user_name<S>(uid: u64) -> Result<String, FeedError>
 where
     S: DataSource<Key = String, Value = String>,
 {
-    S::load(format!("u:{uid}:name")).await
+    Ok(S::load(format!("u:{uid}:name")).await?)
 }
 
 /// One answer: its text and its author's name.
 #[asynq]
-pub fn answer<S>(a: u64) -> Result<String, Error>
+pub fn answer<S>(a: u64) -> Result<String, FeedError>
 where
     S: DataSource<Key = String, Value = String>,
 {
@@ -118,7 +188,7 @@ where
 
 /// One question: title, author's name and photo, and its answers.
 #[asynq]
-pub fn question<S>(q: u64) -> Result<String, Error>
+pub fn question<S>(q: u64) -> Result<String, FeedError>
 where
     S: DataSource<Key = String, Value = String>,
 {
@@ -146,7 +216,7 @@ where
 
 /// The whole page.
 #[asynq]
-pub fn feed<S>(p: Params) -> Result<String, Error>
+pub fn feed<S>(p: Params) -> Result<String, FeedError>
 where
     S: DataSource<Key = String, Value = String>,
 {

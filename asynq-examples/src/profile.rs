@@ -14,6 +14,7 @@
 //! profile takes 3 rounds and 5 queries (users, follower counts, answer ids; answers;
 //! questions), and so do any number of profiles rendered together.
 
+use std::fmt;
 use std::path::Path;
 
 use asynq_core::{DataSource as _, Error, Runtime, asynq};
@@ -274,30 +275,69 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// What can fail while rendering a profile: a fetch, or a row the page needs that is absent.
+///
+/// The page's own error type, as the crate docs of `asynq_core` ("Errors") show: it converts
+/// from [`asynq_core::Error`], so `?` works on fetches, and a caller tells an absent user (a
+/// 404 for a server) from a failed store by matching it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// A fetch failed: a query, or a key the store did not answer.
+    Fetch(Error),
+    /// No user has this id.
+    NoSuchUser(i64),
+    /// A user's recent answer is not in `answers`: the data is inconsistent.
+    NoSuchAnswer(i64),
+}
+
+impl From<Error> for ProfileError {
+    fn from(error: Error) -> Self {
+        ProfileError::Fetch(error)
+    }
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Transparent: the fetch error's message, and below it its `source()`.
+            ProfileError::Fetch(error) => fmt::Display::fmt(error, f),
+            ProfileError::NoSuchUser(uid) => write!(f, "no such user: {uid}"),
+            ProfileError::NoSuchAnswer(aid) => write!(f, "no such answer: {aid}"),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProfileError::Fetch(error) => error.source(),
+            ProfileError::NoSuchUser(_) | ProfileError::NoSuchAnswer(_) => None,
+        }
+    }
+}
+
 /// The user's row; an absent user is an error naming it.
 #[asynq]
-fn user(uid: i64) -> Result<User, Error> {
-    Users::load(uid).await?.ok_or_else(|| Error::MissingKey {
-        source: UserTable::NAME.into(),
-        key: format!("{uid} (no such user)"),
-    })
+fn user(uid: i64) -> Result<User, ProfileError> {
+    Users::load(uid).await?.ok_or(ProfileError::NoSuchUser(uid))
 }
 
 /// The user's name as a heading.
 #[asynq]
-pub fn render_name(uid: i64) -> Result<String, Error> {
+pub fn render_name(uid: i64) -> Result<String, ProfileError> {
     Ok(format!("<h1>{}</h1>", escape(&user(uid).await?.name)))
 }
 
 /// The user's photo.
 #[asynq]
-pub fn render_photo(uid: i64) -> Result<String, Error> {
+pub fn render_photo(uid: i64) -> Result<String, ProfileError> {
     Ok(format!("<img src=\"{}\">", escape(&user(uid).await?.photo)))
 }
 
 /// The first sentence of the user's bio, at most 60 characters.
 #[asynq]
-pub fn render_short_bio(uid: i64) -> Result<String, Error> {
+pub fn render_short_bio(uid: i64) -> Result<String, ProfileError> {
     let bio = user(uid).await?.bio;
     let first = bio.split_inclusive(". ").next().unwrap_or("").trim_end();
     let short: String = first.chars().take(60).collect();
@@ -306,7 +346,7 @@ pub fn render_short_bio(uid: i64) -> Result<String, Error> {
 
 /// A follow button with the user's follower count.
 #[asynq]
-pub fn render_follow_button(uid: i64) -> Result<String, Error> {
+pub fn render_follow_button(uid: i64) -> Result<String, ProfileError> {
     let followers = FollowerCounts::load(uid).await?.unwrap_or(0);
     let noun = if followers == 1 {
         "follower"
@@ -320,11 +360,10 @@ pub fn render_follow_button(uid: i64) -> Result<String, Error> {
 
 /// One answer: its question's title and its text.
 #[asynq]
-pub fn render_answer(aid: i64) -> Result<String, Error> {
-    let answer = Answers::load(aid).await?.ok_or_else(|| Error::MissingKey {
-        source: AnswerTable::NAME.into(),
-        key: format!("{aid} (no such answer)"),
-    })?;
+pub fn render_answer(aid: i64) -> Result<String, ProfileError> {
+    let answer = Answers::load(aid)
+        .await?
+        .ok_or(ProfileError::NoSuchAnswer(aid))?;
     let title = Questions::load(answer.question).await?.unwrap_or_default();
     Ok(format!(
         "<li><a href=\"/q/{}\">{}</a> {}</li>",
@@ -336,7 +375,7 @@ pub fn render_answer(aid: i64) -> Result<String, Error> {
 
 /// The user's latest answers.
 #[asynq]
-pub fn render_recent_answers(uid: i64) -> Result<String, Error> {
+pub fn render_recent_answers(uid: i64) -> Result<String, ProfileError> {
     let ids = RecentAnswers::load(uid).await?;
     let items = ids.into_iter().map(render_answer).collect::<Vec<_>>().await;
     let mut out = String::from("<ul>");
@@ -349,7 +388,7 @@ pub fn render_recent_answers(uid: i64) -> Result<String, Error> {
 
 /// The whole profile: every part requested together.
 #[asynq]
-pub fn render_profile(uid: i64) -> Result<String, Error> {
+pub fn render_profile(uid: i64) -> Result<String, ProfileError> {
     let (photo, name, bio, follow_button, answers) = (
         render_photo(uid),
         render_name(uid),
@@ -366,7 +405,7 @@ pub fn render_profile(uid: i64) -> Result<String, Error> {
 
 /// Several profiles on one page, rendered together (their queries shared).
 #[asynq]
-pub fn render_profiles(uids: Vec<i64>) -> Result<Vec<String>, Error> {
+pub fn render_profiles(uids: Vec<i64>) -> Result<Vec<String>, ProfileError> {
     uids.into_iter()
         .map(render_profile)
         .collect::<Vec<_>>()

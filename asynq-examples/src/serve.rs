@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asynq_core::{DataSource as _, Error, Runtime, Stats};
+use asynq_core::{DataSource as _, Runtime, Stats};
 use axum::Router;
 use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -284,13 +284,9 @@ impl From<&Stats> for Figures {
 
 /// The status of a page whose run failed: 404 for an absent user, 500 for the rest (a store
 /// failed, or the data is inconsistent).
-fn failure(error: &Error) -> Failure {
-    let status = match error {
-        Error::MissingKey { source, key }
-            if &**source == "users" && key.ends_with("(no such user)") =>
-        {
-            StatusCode::NOT_FOUND
-        }
+fn failure(error: &(dyn std::error::Error + 'static)) -> Failure {
+    let status = match error.downcast_ref::<profile::ProfileError>() {
+        Some(profile::ProfileError::NoSuchUser(_)) => StatusCode::NOT_FOUND,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     (status, error.to_string())

@@ -3,7 +3,7 @@
 mod common;
 
 use asynq_core::{DataSource, Error, Runtime, Yieldable, asynq};
-use common::{Other, Recorder};
+use common::{Other, Recorder, chain};
 
 #[asynq]
 fn get(k: u64) -> Result<u64, Error> {
@@ -158,17 +158,6 @@ impl DataSource for Refusing {
 #[asynq]
 fn refused(k: u64) -> Result<u64, Error> {
     Refusing::load(k).await
-}
-
-/// Every message of `error`'s chain, as `anyhow`'s `{:#}` and `eyre`'s reports walk it.
-fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut messages = vec![error.to_string()];
-    let mut next = error.source();
-    while let Some(cause) = next {
-        messages.push(cause.to_string());
-        next = cause.source();
-    }
-    messages
 }
 
 #[test]

@@ -265,7 +265,10 @@ fn keys_the_servers_lost_are_refilled_from_the_origin() {
     // Without an origin the page cannot be made: a miss is a missing key.
     let rt = Runtime::new().with_source(MemcachedKv::new(client()));
     let err = rt.run(feed::feed::<MemcachedKv>(p)).unwrap_err();
-    assert!(matches!(err, Error::MissingKey { .. }), "{err}");
+    assert!(
+        matches!(err, feed::FeedError::Fetch(Error::MissingKey { .. })),
+        "{err}"
+    );
 
     // With one, the lost keys come from the origin (one call per round that missed) and
     // are written back: the next page is all hits.

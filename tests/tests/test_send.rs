@@ -37,7 +37,7 @@ async fn feed_handler(State(rt): State<Arc<Runtime>>) -> String {
         questions: 10,
         answers: 5,
     };
-    let (page, stats): (Result<String, asynq_core::Error>, Stats) = rt
+    let (page, stats): (Result<String, feed::FeedError>, Stats) = rt
         .run_async(feed::feed::<AsyncSqliteKv>(p))
         .with_stats()
         .await;

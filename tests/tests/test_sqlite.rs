@@ -348,5 +348,9 @@ fn profiles_take_three_rounds_and_five_queries_however_many_are_rendered() {
     assert_eq!((users.requested, users.keys), (9, 3));
 
     let err = rt.run(profile::render_profile(100_000)).unwrap_err();
-    assert!(err.to_string().contains("no such user"), "{err}");
+    assert!(
+        matches!(err, profile::ProfileError::NoSuchUser(100_000)),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "no such user: 100000");
 }

@@ -87,3 +87,14 @@ impl DataSource for Other {
         self.0.name
     }
 }
+
+/// Every message of `error`'s chain, as `anyhow`'s `{:#}` and `eyre`'s reports walk it.
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut messages = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(cause) = next {
+        messages.push(cause.to_string());
+        next = cause.source();
+    }
+    messages
+}

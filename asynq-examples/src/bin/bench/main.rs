@@ -66,7 +66,8 @@ fn only(workload: &str, repeat: usize, tasks: u64) -> ExitCode {
         let out = match workload {
             "feed-asynq" => rt
                 .run(asynq_examples::feed::feed::<MemoryStore>(p))
-                .map(|s| s.len() as u64),
+                .map(|s| s.len() as u64)
+                .map_err(asynq_core::Error::other),
             "feed-hand" => Ok(asynq_examples::feed::hand_primed(store, p).len() as u64),
             "feed-naive" => Ok(asynq_examples::feed::naive(store, p).len() as u64),
             "trivial" => rt.run(trivial_tasks(tasks)),
