@@ -18,6 +18,8 @@
 //! Nothing here costs anything at run time: the bodies are unreachable.
 
 use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -203,6 +205,155 @@ impl<F: Future> Task<F> {
     {
         unreachable!("no type satisfies `Awaited`")
     }
+}
+
+/// The operand of `?` inside an asynq function, checked before `?` applies to it:
+/// `#[asynq]` turns `x?` into `TryOperand::check(x)?` unless `x` is an `.await`, so that `?`
+/// on a task not awaited reports [`QuestionMarkOnTask`]. It is implemented for the types that
+/// implement `std::ops::Try` on stable Rust (`Result`, `Option`, `ControlFlow`, and `Poll`
+/// of a `Result` or of an `Option<Result>`), as the identity; for any other type it reports
+/// what rustc reports.
+#[diagnostic::on_unimplemented(
+    message = "the `?` operator can only be applied to values that implement `Try`",
+    label = "the `?` operator cannot be applied to type `{Self}`"
+)]
+pub trait TryOperand {
+    /// What `?` then applies to: the operand itself, or a task's output.
+    type Out;
+    /// The operand, unchanged.
+    fn check(self) -> Self::Out;
+}
+
+/// Implements [`TryOperand`] as the identity for types that `?` applies to.
+macro_rules! try_operands {
+    ($(impl<$($param:ident),*> for $ty:ty;)*) => {$(
+        #[diagnostic::do_not_recommend]
+        impl<$($param),*> TryOperand for $ty {
+            type Out = Self;
+
+            #[inline(always)]
+            fn check(self) -> Self {
+                self
+            }
+        }
+    )*};
+}
+
+try_operands! {
+    impl<T, E> for Result<T, E>;
+    impl<T> for Option<T>;
+    impl<B, C> for ControlFlow<B, C>;
+    impl<T, E> for Poll<Result<T, E>>;
+    impl<T, E> for Poll<Option<Result<T, E>>>;
+}
+
+/// The marker of `?` applied to a task.
+#[diagnostic::on_unimplemented(
+    message = "`?` needs the output of this task, and a task runs only when it is awaited",
+    label = "a task, not its output: write `.await?`",
+    note = "tasks bound together, as in `let (a, b) = (f(x), g(y));`, are awaited together: `let (a, b) = (f(x), g(y)).await;`"
+)]
+pub trait QuestionMarkOnTask {}
+
+#[diagnostic::do_not_recommend]
+impl QuestionMarkOnTask for Unreachable {}
+
+/// A task given to `?`: never satisfied, reports [`QuestionMarkOnTask`]. A trait of its own
+/// (rather than an implementation of [`TryOperand`] for `Task`) so that rustc does not list
+/// `Task` among the types `?` applies to when the operand is of another type; implemented for
+/// every type with [`TaskParts`] rather than for `Task` so that rustc does not list that
+/// implementation when it reports a task.
+pub trait TaskTried {
+    /// The task's output.
+    type Output;
+}
+
+impl<T: TaskParts> TaskTried for T
+where
+    T::Future: QuestionMarkOnTask,
+{
+    type Output = T::Output;
+}
+
+/// A task's future and output, for [`TaskTried`]. What rustc reports for an operand of `?`
+/// that is neither a task nor of a type `?` applies to: its message is rustc's own for `?`.
+#[diagnostic::on_unimplemented(
+    message = "the `?` operator can only be applied to values that implement `Try`",
+    label = "the `?` operator cannot be applied to type `{Self}`"
+)]
+pub trait TaskParts {
+    /// The task's future.
+    type Future;
+    /// The task's output.
+    type Output;
+}
+
+#[diagnostic::do_not_recommend]
+impl<F: Future> TaskParts for Task<F> {
+    type Future = F;
+    type Output = F::Output;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: TaskTried> TryOperand for T {
+    type Out = T::Output;
+
+    fn check(self) -> T::Output {
+        unreachable!("no type satisfies `QuestionMarkOnTask`")
+    }
+}
+
+/// The elements of an awaited `vec![..]` or array, and the arms of an awaited `if` or
+/// `match`, that `#[asynq]` checks for one type: tasks of different asynq functions have types
+/// of their own, and rustc's "expected future, found a different future" does not say what to
+/// write instead.
+#[diagnostic::on_unimplemented(
+    message = "tasks of different asynq functions have different types, so they cannot share one `Vec`, array, `if` or `match`",
+    label = "not the type of the first one",
+    note = "await different tasks as a tuple: `(f(x), g(y)).await`; or await each arm: `if c {{ f(x).await }} else {{ g(y).await }}`; or give them one type with `.boxed()` on each (`Task<BoxFuture<'_, T>>`) or an enum of your own that implements `Yieldable`"
+)]
+pub trait SameTask<First> {
+    /// The value, as the first one's type.
+    fn same(self, first: PhantomData<First>) -> First;
+}
+
+impl<T> SameTask<T> for T {
+    #[inline(always)]
+    fn same(self, _: PhantomData<T>) -> T {
+        self
+    }
+}
+
+/// Never used. A second implementation, so that rustc cannot pick the first one as soon as it
+/// knows a value's type and infer `First` from it: then an arm whose type differs from the
+/// first arm's would be reported as a mismatch of the `PhantomData` argument, not as
+/// [`SameTask`] unmet.
+#[diagnostic::do_not_recommend]
+impl<T> SameTask<NotFirst<T>> for T {
+    fn same(self, _: PhantomData<NotFirst<T>>) -> NotFirst<T> {
+        unreachable!("no value of `NotFirst` exists")
+    }
+}
+
+/// A type no value is the first of: no `T` is `NotFirst<T>`.
+#[allow(
+    dead_code,
+    reason = "only names the second implementation of `SameTask`"
+)]
+struct NotFirst<T>(Unreachable, PhantomData<T>);
+
+/// The type of the first element or arm, for [`SameTask`]. `#[asynq]` passes it on to the
+/// others as a `PhantomData`, which is `Copy`.
+#[inline(always)]
+pub fn first_of<T>(_: &T) -> PhantomData<T> {
+    PhantomData
+}
+
+/// The first arm of an awaited `if` or `match`: fixes the type that the other arms are checked
+/// against with [`SameTask`].
+#[inline(always)]
+pub fn first_arm<T>(value: T, _: &PhantomData<T>) -> T {
+    value
 }
 
 /// The async block of an asynq function without `#[asynq(boxed)]`. Built by a macro only so

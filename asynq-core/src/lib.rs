@@ -267,7 +267,8 @@ pub mod __private {
     pub use core::future::Future;
 
     pub use crate::diagnostics::{
-        Awaited, AwaitedInAsynq, unboxed_task_use_asynq_boxed_to_recurse,
+        Awaited, AwaitedInAsynq, QuestionMarkOnTask, SameTask, TaskParts, TaskTried, TryOperand,
+        first_arm, first_of, unboxed_task_use_asynq_boxed_to_recurse,
     };
     pub use crate::task::Task;
     pub use crate::yieldable::Yieldable;

@@ -11,7 +11,7 @@ use crate::error::Errors;
 use crate::memo::{self, Memo};
 use crate::rewrite::Awaits;
 use crate::sequential::{self, Finding};
-use crate::{args, boxed, misuse, parse, validate};
+use crate::{args, boxed, misuse, parse, typed, validate};
 
 pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut function = match parse::function(input) {
@@ -60,6 +60,7 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
             Some(_) => Vec::new(),
             None => sequential::find(block),
         };
+        typed::route(&krate, block);
         Awaits { krate: &krate }.visit_block_mut(block);
         *block = task_body(
             &krate,

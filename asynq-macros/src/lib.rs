@@ -24,6 +24,7 @@ mod parse;
 mod recursion;
 mod rewrite;
 mod sequential;
+mod typed;
 mod validate;
 
 /// Turn a function written as if sequential into a lazy asynq task.
@@ -78,6 +79,13 @@ mod validate;
 ///   calls `a`) is left to rustc: "recursion in an async block requires boxing", whose last
 ///   note names the macro `unboxed_task_use_asynq_boxed_to_recurse`: put `#[asynq(boxed)]`
 ///   on one of them.
+/// - Through type checks whose messages the macro sets up (rustc's alone say nothing of
+///   tasks): `?` applied to a task (every `x?` whose `x` is not an `.await` is checked, as
+///   the identity for the types `?` applies to); an awaited `vec![..]`, array, `if` or
+///   `match` whose elements or arms are tasks of different functions (checked where they are
+///   calls of different functions). Outside asynq functions, asynq-core's own items report
+///   a task awaited in a plain `async fn` or given to another executor, and `unwrap`, `map`,
+///   `ok`, `len`, ... called on a task.
 ///
 /// # The sequential-awaits warning
 ///
