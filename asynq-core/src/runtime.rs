@@ -17,7 +17,7 @@ use crate::context::{self, Diagnosis, RunLink, RunState, SourceSlot};
 use crate::detached;
 use crate::error::Error;
 use crate::mock::Mock;
-use crate::nodes::ROOT;
+use crate::nodes::{NONE, ROOT};
 use crate::output::RunOutput;
 use crate::source::{DataSource, panic_message};
 use crate::source_state::{CallDone, CallFuture, ErasedSource, Registered};
@@ -545,7 +545,14 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             .expect("the root future lives until the run is dropped");
         let polled = panic::catch_unwind(AssertUnwindSafe(|| {
             loop {
-                let next = state.borrow_mut().nodes.pop_runnable();
+                let next = {
+                    let mut run = state.borrow_mut();
+                    // The root task is polled in its own node (a boxed task's poll left
+                    // `current` on the boxed task's).
+                    run.current = ROOT;
+                    run.current_entry = NONE;
+                    run.nodes.pop_runnable()
+                };
                 let (node, slot) = next?;
                 if node == ROOT {
                     if let Poll::Ready(output) = root.as_mut().poll(cx) {

@@ -427,3 +427,30 @@ fn boxed_tasks_in_a_collection_keep_their_order_and_counts() {
     assert_eq!(polls["two_kinds"], (1, 3));
     assert_eq!(stats.tasks, 4);
 }
+
+/// A root task that awaits a boxed task, then a fetch of its own, then a join.
+#[asynq]
+fn after_a_boxed_task() -> Result<u64, Error> {
+    let a = descend_to(3).await?;
+    let b = Stuck::load(a).await?;
+    let (c, d) = (descend_to(2), Stuck::load(b)).await;
+    Ok(a + b + c? + d?)
+}
+
+#[asynq(boxed)]
+fn descend_to(depth: u64) -> Result<u64, Error> {
+    if depth == 0 {
+        return Stuck::load(100).await;
+    }
+    descend_to(depth - 1).await
+}
+
+#[test]
+fn the_root_task_waits_in_its_own_node_after_boxed_tasks_ran() {
+    let rt = Runtime::new().with_source(Stuck {
+        stuck_from: u64::MAX,
+    });
+    assert_eq!(rt.run(after_a_boxed_task()).unwrap(), 101 + 102 + 101 + 103);
+    let stats = rt.last_stats();
+    assert_eq!((stats.rounds, stats.calls()), (3, 3));
+}
