@@ -9,8 +9,11 @@
 use std::any::TypeId;
 use std::cell::{Cell, RefCell};
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
+
+use futures::task::AtomicWaker;
 
 use crate::detached::Detached;
 use crate::frames::Frames;
@@ -205,6 +208,15 @@ impl RunState {
         self.nodes.waiter(node)
     }
 
+    /// The future being polled waits in `node` under a foreign combinator, whose `waker` must
+    /// be woken with the node (nothing to do for the run's own waker).
+    #[inline]
+    pub(crate) fn attach_foreign(&mut self, node: u32, waker: &std::task::Waker) {
+        if !crate::waker::is_inline(waker) {
+            self.nodes.attach(node, waker);
+        }
+    }
+
     /// From now on this run may only be polled on this thread (it holds a `!Send` boxed
     /// task that may not have come from its root future).
     pub(crate) fn pin_to_thread(&mut self) {
@@ -327,6 +339,16 @@ impl std::fmt::Debug for RunState {
 #[derive(Debug, Default)]
 pub(crate) struct RunLink {
     state: Mutex<RunPtr>,
+    /// Nodes woken from outside the run's polls (by foreign futures, through their clones of
+    /// the run's waker; see [`waker`](crate::waker)), for the run to wake at its next poll.
+    woken: Mutex<Vec<Waiter>>,
+    /// Whether `woken` has entries: the run's polls check this, not the lock.
+    any_woken: AtomicBool,
+    /// The waker of the executor that polled the run last.
+    executor: AtomicWaker,
+    /// Clones of the run's waker alive: while any is, a run with nothing to do waits for them
+    /// instead of reporting a stall.
+    pub(crate) remote_wakers: AtomicUsize,
 }
 
 /// The run's state while the run exists.
@@ -348,6 +370,34 @@ impl RunLink {
     /// The run is gone: handles dropped from now on have nothing to unregister from.
     pub(crate) fn close(guard: &mut MutexGuard<'_, RunPtr>) {
         guard.0 = None;
+    }
+
+    /// Node `waiter` was woken from outside the run's polls: record it and wake the executor.
+    pub(crate) fn woken(&self, waiter: Waiter) {
+        self.woken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(waiter);
+        self.any_woken.store(true, Ordering::Release);
+        self.executor.wake();
+    }
+
+    /// Whether nodes were woken from outside since the last [`take_woken`](Self::take_woken).
+    pub(crate) fn has_woken(&self) -> bool {
+        self.any_woken.load(Ordering::Acquire)
+    }
+
+    /// The nodes woken from outside since the last call.
+    pub(crate) fn take_woken(&self) -> Vec<Waiter> {
+        if !self.any_woken.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.woken.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The executor polling the run now, to wake when a foreign future wakes the run.
+    pub(crate) fn register_executor(&self, waker: &std::task::Waker) {
+        self.executor.register(waker);
     }
 
     /// Run `f` on the run's state while the run is not polling, if the run still exists.

@@ -161,7 +161,8 @@ impl<B: ?Sized> Handle<B> {
         let header = cell.header();
         let erased = self.erased;
         if header.entry == NONE {
-            match with_ctx(|run| register(run, header, erased, local)) {
+            let waker = cx.waker();
+            match with_ctx(|run| register(run, header, erased, local, waker)) {
                 Some(()) => return Poll::Pending,
                 // Outside any run (a task polled by hand): poll the body where it is.
                 None => {
@@ -180,6 +181,8 @@ impl<B: ?Sized> Handle<B> {
             if let Some(diagnosis) = &mut run.diagnose {
                 diagnosis.waits_on_detached();
             }
+            let node = run.current_node();
+            run.attach_foreign(node, cx.waker());
         })
         .expect("a boxed task polled outside the asynq run it belongs to");
         Poll::Pending
@@ -203,8 +206,15 @@ impl<B: ?Sized> Drop for Handle<B> {
 }
 
 /// Register the cell in the run polling on this thread: an entry, a root node, queued.
-fn register(run: &mut RunState, header: &mut Header, body: NonNull<dyn ErasedBody>, local: bool) {
+fn register(
+    run: &mut RunState,
+    header: &mut Header,
+    body: NonNull<dyn ErasedBody>,
+    local: bool,
+    waker: &std::task::Waker,
+) {
     let awaiter = run.current_waiter();
+    run.attach_foreign(run.current, waker);
     let parent = run.current_entry;
     let frames = run.frames.clone();
     if local {

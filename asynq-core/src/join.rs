@@ -185,6 +185,11 @@ impl JoinState {
                 }
             }
         }
+        if self.remaining > 0 && self.parent != NONE && !crate::waker::is_inline(cx.waker()) {
+            // Polled by a foreign combinator: it must poll the join again when a child wakes.
+            let parent = self.parent;
+            with_ctx(|run| run.attach_foreign(parent, cx.waker()));
+        }
         self.remaining == 0
     }
 }

@@ -219,6 +219,7 @@
 )]
 
 pub mod answers;
+mod any;
 mod blocking;
 pub mod cache;
 mod context;
@@ -238,10 +239,12 @@ mod source_state;
 mod stats;
 mod task;
 pub mod tools;
+mod waker;
 mod yieldable;
 
 pub use asynq_macros::asynq;
 
+pub use crate::any::{Any, any};
 pub use crate::detached::{BoxFuture, LocalBoxFuture};
 pub use crate::error::{Error, SourceError};
 pub use crate::join::{

@@ -399,6 +399,7 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                     }
                     Some(Some(Found::Running(execution))) => {
                         *this.role = Role::Waiter { execution };
+                        with_ctx(|run| run.attach_foreign(run.current, cx.waker()));
                         return Poll::Pending;
                     }
                     // First call in this run, or outside any run: run the body.
@@ -425,7 +426,13 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                         *this.role = Role::Done;
                         Poll::Ready(output)
                     }
-                    None => Poll::Pending,
+                    None => {
+                        with_ctx(|run| {
+                            let node = run.current_node();
+                            run.attach_foreign(node, cx.waker());
+                        });
+                        Poll::Pending
+                    }
                 };
             }
             Role::Owner => {}

@@ -17,7 +17,8 @@
 //! shape bounds; recursion goes through tasks the scheduler polls as roots of their own, so a
 //! round costs time proportional to what became runnable in it, however deep the data.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::task::Waker;
 
 use smallvec::SmallVec;
 
@@ -56,6 +57,8 @@ struct Node {
     generation: u32,
     /// In its parent's ready list, or, for a root, in the run's queue.
     queued: bool,
+    /// Foreign wakers are attached to it (see [`Nodes::attach`]).
+    foreign: bool,
     ready_head: u32,
     ready_tail: u32,
     /// Next sibling in the parent's ready list, or the next free node.
@@ -71,6 +74,11 @@ pub(crate) struct Nodes {
     /// Roots to poll, in the order they became runnable; each as the waiter it was queued
     /// with, so that a root freed (and its node reused) after it was queued is skipped.
     runnable: VecDeque<Waiter>,
+    /// Wakers of foreign combinators to wake with a node, by node.
+    foreign: HashMap<u32, SmallVec<[Waker; 1]>>,
+    /// Foreign wakers of nodes woken, for the scheduler to wake once it holds no borrow of the
+    /// run (a waker runs code that is not asynq's).
+    wake_later: Vec<Waker>,
 }
 
 impl Nodes {
@@ -80,6 +88,8 @@ impl Nodes {
             free: NONE,
             live: 0,
             runnable: VecDeque::new(),
+            foreign: HashMap::new(),
+            wake_later: Vec::new(),
         };
         let root = nodes.alloc(NONE, NONE);
         debug_assert_eq!(root, ROOT);
@@ -116,6 +126,7 @@ impl Nodes {
             slot,
             generation: 0,
             queued: false,
+            foreign: false,
             ready_head: NONE,
             ready_tail: NONE,
             next: NONE,
@@ -132,8 +143,26 @@ impl Nodes {
         node.ready_head = NONE;
         node.ready_tail = NONE;
         node.next = self.free;
+        if std::mem::take(&mut node.foreign) {
+            self.foreign.remove(&id);
+        }
         self.free = id;
         self.live -= 1;
+    }
+
+    /// Wake `waker` when node `id` is next woken: a foreign combinator polls the future that
+    /// waits in the node only once its own waker is called (see [`waker`](crate::waker)).
+    pub(crate) fn attach(&mut self, id: u32, waker: &Waker) {
+        let wakers = self.foreign.entry(id).or_default();
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+        self.nodes[id as usize].foreign = true;
+    }
+
+    /// The foreign wakers of the nodes woken since the last call, to wake now.
+    pub(crate) fn take_wake_later(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.wake_later)
     }
 
     /// The waiter that wakes node `id` as it is now.
@@ -145,14 +174,36 @@ impl Nodes {
     }
 
     /// Mark the waiter's node runnable, with every ancestor up to the first one already
-    /// queued; a root reached is put in the run's queue.
+    /// queued; a root reached is put in the run's queue. What the node waited on happened (a
+    /// key answered, a task finished): the foreign wakers attached to it and to the nodes
+    /// above it are woken too (see [`attach`](Nodes::attach)).
     pub(crate) fn wake(&mut self, waiter: Waiter) {
+        self.wake_from(waiter, true);
+    }
+
+    /// [`wake`](Nodes::wake) for a wake-up that came from a foreign future through the run's
+    /// waker: the node must be polled, but nothing its own attached wakers wait on happened,
+    /// so only the wakers of the nodes above it are woken. (Waking them too would wake the
+    /// foreign combinator that just woke the node, which would wake it again, forever.)
+    pub(crate) fn wake_outside(&mut self, waiter: Waiter) {
+        self.wake_from(waiter, false);
+    }
+
+    fn wake_from(&mut self, waiter: Waiter, mut attached: bool) {
         let mut id = waiter.node;
         match self.nodes.get(id as usize) {
             Some(node) if node.generation == waiter.generation && node.parent != FREED => {}
             _ => return,
         }
         loop {
+            let node = &mut self.nodes[id as usize];
+            if attached
+                && std::mem::take(&mut node.foreign)
+                && let Some(wakers) = self.foreign.remove(&id)
+            {
+                self.wake_later.extend(wakers);
+            }
+            attached = true;
             let node = &mut self.nodes[id as usize];
             if node.queued {
                 return;

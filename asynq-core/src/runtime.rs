@@ -6,8 +6,9 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
@@ -22,6 +23,7 @@ use crate::output::RunOutput;
 use crate::source::{DataSource, panic_message};
 use crate::source_state::{CallDone, CallFuture, ErasedSource, Registered};
 use crate::stats::{RoundSourceStats, RoundStats, Stats};
+use crate::waker;
 use crate::yieldable::Yieldable;
 
 /// What [`Runtime::run`] returns for a root task with output `T`: see [`RunOutput`].
@@ -485,6 +487,7 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         let _run = self.span.clone().entered();
         let link = Arc::clone(&self.state.get_mut().link);
         let _locked = link.lock(&self.state);
+        link.register_executor(cx.waker());
         for prime in std::mem::take(&mut self.primes) {
             if let Err(error) = prime(self.state.get_mut()) {
                 return Poll::Ready(Err(error));
@@ -495,7 +498,7 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             // between rounds, when every call of the last round has answered.
             if self.calls.is_empty() || self.eager {
                 // 1. Run every runnable task until each is finished or waiting.
-                match self.run_runnable(cx) {
+                match self.run_runnable() {
                     Ok(Some(output)) => return Poll::Ready(Ok(output)),
                     Ok(None) => {}
                     Err(error) => return Poll::Ready(Err(error)),
@@ -503,6 +506,14 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                 // 2. Nothing runnable: send every pending key, one call per source and chunk.
                 let started = self.send_round();
                 if started == 0 && self.calls.is_empty() {
+                    if link.has_woken() {
+                        continue; // a foreign future woke a task meanwhile
+                    }
+                    if !self.diagnosing && link.remote_wakers.load(Ordering::Acquire) > 0 {
+                        // Foreign futures hold the run's waker: they wake it when they can go
+                        // on (a timer, a channel). Wait for them.
+                        return Poll::Pending;
+                    }
                     // 3. Nothing pending either: a stall. Poll everything once more to say
                     // who waits (a future woken by something else may also finish now).
                     let state = self.state.get_mut();
@@ -523,7 +534,11 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             // 4. Apply answers as calls finish. Without eager resume the round ends when all
             // have; with it, the tasks they woke run at once (step 1) and may send more.
             match self.calls.poll_next_unpin(cx) {
-                Poll::Ready(Some((round, done))) => self.complete(round, done),
+                Poll::Ready(Some((round, done))) => {
+                    self.complete(round, done);
+                    let later = self.state.get_mut().nodes.take_wake_later();
+                    later.into_iter().for_each(Waker::wake);
+                }
                 Poll::Ready(None) => {}
                 Poll::Pending => return Poll::Pending,
             }
@@ -536,26 +551,40 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
     /// A panic in a task ends the run: its state is never looked at again, and dropping the
     /// run drops the rest. Unwinding left the innermost asynq function being polled in
     /// `task`, which the error names.
-    fn run_runnable(&mut self, cx: &mut Context<'_>) -> Result<Option<F::Output>, Error> {
+    fn run_runnable(&mut self) -> Result<Option<F::Output>, Error> {
         let _entered = context::enter(&self.state);
         let state = &*self.state;
         let root = self
             .root
             .as_mut()
             .expect("the root future lives until the run is dropped");
+        // Roots are polled with the run's own waker: asynq code ignores it, and foreign futures
+        // that keep a clone of it wake the node they sit in (see `waker`).
+        let waker = waker::inline();
+        let mut cx = Context::from_waker(&waker);
         let polled = panic::catch_unwind(AssertUnwindSafe(|| {
             loop {
-                let next = {
+                let (next, later) = {
                     let mut run = state.borrow_mut();
                     // The root task is polled in its own node (a boxed task's poll left
                     // `current` on the boxed task's).
                     run.current = ROOT;
                     run.current_entry = NONE;
-                    run.nodes.pop_runnable()
+                    let mut next = run.nodes.pop_runnable();
+                    if next.is_none() {
+                        // Woken from outside the run's polls meanwhile.
+                        for waiter in run.link.take_woken() {
+                            run.nodes.wake_outside(waiter);
+                        }
+                        next = run.nodes.pop_runnable();
+                    }
+                    (next, run.nodes.take_wake_later())
                 };
+                // Foreign combinators to tell that their futures can go on.
+                later.into_iter().for_each(Waker::wake);
                 let (node, slot) = next?;
                 if node == ROOT {
-                    if let Poll::Ready(output) = root.as_mut().poll(cx) {
+                    if let Poll::Ready(output) = root.as_mut().poll(&mut cx) {
                         return Some(output);
                     }
                     continue;
@@ -563,7 +592,7 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
                 let Some(polling) = detached::begin(&mut state.borrow_mut(), node, slot) else {
                     continue;
                 };
-                let finished = detached::poll(&polling, cx);
+                let finished = detached::poll(&polling, &mut cx);
                 let frames = detached::end(&mut state.borrow_mut(), slot, polling, finished);
                 drop(frames);
             }

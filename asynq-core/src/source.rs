@@ -279,7 +279,7 @@ impl<S: DataSource> Unpin for Load<S> {}
 impl<S: DataSource> Future for Load<S> {
     type Output = Result<S::Value, Error>;
 
-    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let result = match this.state {
             LoadState::New => {
@@ -301,6 +301,8 @@ impl<S: DataSource> Future for Load<S> {
                                 source: index,
                                 slot,
                             };
+                            let node = run.current_node();
+                            run.attach_foreign(node, cx.waker());
                             Poll::Pending
                         }
                     }
@@ -321,6 +323,10 @@ impl<S: DataSource> Future for Load<S> {
                     if let Some(diagnosis) = &mut run.diagnose {
                         diagnosis.waits_on(what);
                     }
+                }
+                if poll.is_pending() {
+                    let node = run.current_node();
+                    run.attach_foreign(node, cx.waker());
                 }
                 poll
             })
