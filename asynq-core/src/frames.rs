@@ -113,6 +113,18 @@ impl Frames {
         chain
     }
 
+    /// The scoped values in force, as a memo key (see [`ValuesKey`]).
+    pub(crate) fn values_key(&self) -> ValuesKey {
+        let mut frame = self.0.as_ref();
+        while let Some(f) = frame {
+            if matches!(f.kind, Kind::Value(_)) {
+                return ValuesKey(Some(Arc::clone(f)));
+            }
+            frame = f.rest.0.as_ref();
+        }
+        ValuesKey(None)
+    }
+
     /// Put the chain in force for one poll: values set, hooks resumed (outermost first).
     /// Dropping the guard undoes it, innermost first, also when the poll panics.
     pub(crate) fn enter(&self) -> Entered<'_> {
@@ -125,6 +137,32 @@ impl Frames {
             }
         }
         Entered { frames }
+    }
+}
+
+/// The scoped values in force where a memoized call is made: equal for two calls under the
+/// same value frames (the same `scope` calls), whatever hooks are around them. A frame holds
+/// the values of its key and of every key outside it, so the innermost value frame stands for
+/// all of them. It is held, not only compared, so that its address is not reused by another
+/// frame while a memo table keeps it.
+#[derive(Clone)]
+pub(crate) struct ValuesKey(Option<Arc<Frame>>);
+
+impl PartialEq for ValuesKey {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ValuesKey {}
+
+impl std::hash::Hash for ValuesKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_ref().map(Arc::as_ptr).hash(state);
     }
 }
 
@@ -209,5 +247,20 @@ mod tests {
             deep = deep.with_value(Arc::new(Value(&A, i)));
         }
         assert_eq!(deep.iter().count(), 1);
+    }
+
+    #[test]
+    fn the_values_key_ignores_hooks_and_tells_scopes_apart() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let values = Frames::default().with_value(Arc::new(Value(&A, 1)));
+        let hooked = values.with_hooks(Arc::new(Log(log, "h")));
+        assert!(values.values_key() == hooked.values_key());
+        let other = Frames::default().with_value(Arc::new(Value(&A, 1)));
+        assert!(
+            values.values_key() != other.values_key(),
+            "another `scope` call"
+        );
+        assert!(Frames::default().values_key() == Frames::default().values_key());
+        assert!(Frames::default().values_key() != values.values_key());
     }
 }

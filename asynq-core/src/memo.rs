@@ -7,6 +7,12 @@
 //! that waits on itself (`f(x)` awaiting `f(x)`) can never finish: the run ends with
 //! [`Error::Stall`](crate::Error::Stall) naming it.
 //!
+//! Calls share an execution only under the same scoped values (the same
+//! [`scope`](crate::ScopedKey::scope) calls around them): a body may read a scoped value, so
+//! `(LOCALE.scope("fr", greet(1)), LOCALE.scope("en", greet(1)))` runs `greet(1)` twice, once
+//! per locale. Two `scope` calls with equal values count as different (values need not be
+//! comparable); hooks ([`with_hooks`](crate::with_hooks)) do not count.
+//!
 //! A failed execution (an output that [`MemoFailure`] says is a failure: an `Err`) is not
 //! kept: the calls that waited on it get its output, and the next call runs the body again,
 //! as a failed fetch is fetched again. The expansion finds `MemoFailure` by autoref
@@ -371,9 +377,12 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
             Role::New => {
                 let key = this
                     .key
-                    .as_ref()
+                    .as_mut()
                     .expect("a memo key is kept until the body finishes");
                 let found = with_ctx(|run| {
+                    // Calls under different scoped values do not share an execution: the
+                    // values in force are part of the key.
+                    key.push(check_key(&run.frames.values_key()));
                     // The waiter (and the node it needs) only for a call that has to wait.
                     let (memos, waiter) = run.memos_and_waiter();
                     let table = memos.tables.entry(id).or_default();

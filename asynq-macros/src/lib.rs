@@ -46,8 +46,9 @@ mod validate;
 ///   and await `f(..).boxed_local()` at the recursive call instead. The output type must be
 ///   nameable (not `impl Trait`). On a trait method (declaration and implementations alike)
 ///   it also makes the trait usable as `dyn Trait`.
-/// - `#[asynq(memo)]`: within one run, calls with equal arguments share one execution and
-///   every caller gets a clone of its output (Python asynq's `deduplicate`, Haxl's `memo`).
+/// - `#[asynq(memo)]`: within one run, calls with equal arguments (under the same scoped
+///   values) share one execution and every caller gets a clone of its output (Python asynq's
+///   `deduplicate`, Haxl's `memo`).
 ///   Each argument must be `Hash + Eq + Clone + Send + 'static` (a memo key), bound to a name,
 ///   and `self`, if any, taken by value; the output must be `Clone + Send + 'static`; type
 ///   parameters get a `'static` bound. Each violation is a compile error on the argument or

@@ -267,3 +267,52 @@ fn outputs_of_own_types_fail_by_their_memo_failure_and_others_are_always_kept() 
     assert_eq!(rt.run(twice_plain()).unwrap(), (None, None));
     assert_eq!(calls(&rt), 1);
 }
+
+mod scoped_values {
+    //! Issue 16, item 2: memo and scoped values.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use asynq_core::{Runtime, asynq, scoped_value};
+
+    scoped_value!(static LOCALE: &'static str);
+
+    /// Executions of [`greeting`], per test: each test uses its own `n`.
+    static RUNS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+    #[asynq(memo)]
+    fn greeting(n: usize) -> String {
+        RUNS[n].fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", LOCALE.get().unwrap_or("none"))
+    }
+
+    #[asynq]
+    fn two_locales() -> (String, String) {
+        (
+            LOCALE.scope("fr", greeting(0)),
+            LOCALE.scope("en", greeting(0)),
+        )
+            .await
+    }
+
+    #[asynq]
+    fn one_scope_twice() -> (String, String, String) {
+        let (a, b) = LOCALE.scope("fr", (greeting(1), greeting(1))).await;
+        (a, b, greeting(1).await)
+    }
+
+    #[test]
+    fn calls_under_different_scopes_do_not_share_an_execution() {
+        let (fr, en) = Runtime::new().run(two_locales()).unwrap();
+        assert_eq!((fr.as_str(), en.as_str()), ("fr-0", "en-0"));
+        assert_eq!(RUNS[0].load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn calls_under_the_same_scope_share_one() {
+        let (a, b, outside) = Runtime::new().run(one_scope_twice()).unwrap();
+        assert_eq!((a.as_str(), b.as_str()), ("fr-1", "fr-1"));
+        assert_eq!(outside, "none-1");
+        // One execution inside the scope, one outside.
+        assert_eq!(RUNS[1].load(Ordering::Relaxed), 2);
+    }
+}
