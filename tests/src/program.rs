@@ -27,19 +27,42 @@ pub const KEYS: u32 = 24;
 
 /// Store `src`'s value for `key`, or `None` for the keys it does not hold (a key in 13 is a hole).
 pub fn stored(src: u8, key: u32) -> Option<i64> {
-    (key % 13 != 12).then(|| i64::from(key) * 7 + i64::from(src) * 100 + 1)
+    (key % 13 != 12).then(|| value(src, key))
+}
+
+/// The value of `key` in store `src`, holes included.
+fn value(src: u8, key: u32) -> i64 {
+    i64::from(key) * 7 + i64::from(src) * 100 + 1
+}
+
+/// The outcome of fetching a key from stores without holes ([`Store::complete`]).
+pub fn complete(src: u8, key: u32) -> Result<i64, Fail> {
+    Ok(value(src, key))
 }
 
 /// Source number `ID` of the generated programs (`A`, `B`, `C`): `key -> stored(ID, key)`.
 #[derive(Debug)]
 pub struct Store<const ID: u8> {
     max_batch: Option<usize>,
+    /// Holds every key, holes included (see [`complete`]).
+    complete: bool,
 }
 
 impl<const ID: u8> Store<ID> {
     /// A store whose calls carry at most `max_batch` keys.
     pub fn new(max_batch: Option<usize>) -> Self {
-        Store { max_batch }
+        Store {
+            max_batch,
+            complete: false,
+        }
+    }
+
+    /// A store without holes: every key has its value.
+    pub fn complete(max_batch: Option<usize>) -> Self {
+        Store {
+            max_batch,
+            complete: true,
+        }
     }
 }
 
@@ -51,7 +74,10 @@ impl<const ID: u8> DataSource for Store<ID> {
     async fn fetch(&self, keys: &[u32]) -> Result<Vec<(u32, i64)>, Self::Error> {
         Ok(keys
             .iter()
-            .filter_map(|&k| stored(ID, k).map(|v| (k, v)))
+            .filter_map(|&k| match self.complete {
+                true => Some((k, value(ID, k))),
+                false => stored(ID, k).map(|v| (k, v)),
+            })
             .collect())
     }
 
@@ -80,6 +106,14 @@ pub fn runtime(max_batch: [Option<usize>; 3]) -> asynq_core::Runtime {
         .with_source(Faulty::new(Store::<0>::new(max_batch[0])))
         .with_source(Faulty::new(Store::<1>::new(max_batch[1])))
         .with_source(Faulty::new(Store::<2>::new(max_batch[2])))
+}
+
+/// [`runtime`] with stores that hold every key ([`Store::complete`]).
+pub fn runtime_complete(max_batch: [Option<usize>; 3]) -> asynq_core::Runtime {
+    asynq_core::Runtime::new()
+        .with_source(Faulty::new(Store::<0>::complete(max_batch[0])))
+        .with_source(Faulty::new(Store::<1>::complete(max_batch[1])))
+        .with_source(Faulty::new(Store::<2>::complete(max_batch[2])))
 }
 
 /// The keys each store of `rt` was sent, call by call (source number, then calls in order).
@@ -197,6 +231,10 @@ pub enum Node {
     Branch(NodeId, NodeId, NodeId),
     /// The child's value, or its error turned into a value ([`Fail::code`]).
     Catch(NodeId),
+    /// The child through a memoized asynq function: calls of the same node share one
+    /// execution. Only in [`deep_program`]s, run over stores without holes (a failed memo
+    /// execution runs again, which the reference does not model).
+    Memo(NodeId),
     /// Panic (with an injected message): the run ends with `Error::TaskPanicked`.
     Panic,
 }
@@ -235,7 +273,7 @@ impl Node {
     fn children(&self) -> Vec<NodeId> {
         match self {
             Node::Const(_) | Node::Load(..) | Node::Panic => Vec::new(),
-            Node::Chain(_, c) | Node::Catch(c) => vec![*c],
+            Node::Chain(_, c) | Node::Catch(c) | Node::Memo(c) => vec![*c],
             Node::Join(cs) | Node::Seq(cs) | Node::Map(cs) => cs.clone(),
             Node::Pair(a, b) | Node::Array(a, b) => vec![*a, *b],
             Node::Maybe(c, true) => vec![*c],
@@ -259,10 +297,20 @@ impl Program {
     /// position (so every shape makes a DAG), nodes that would unfold into more than
     /// `MAX_UNFOLDED` evaluations become constants, and a root joins the nodes nobody uses.
     pub fn build(specs: Vec<Node>) -> Program {
+        Self::build_with(specs, |i, raw| raw % i.max(1), MAX_UNFOLDED)
+    }
+
+    /// [`build`](Program::build) with child numbers mapped by `child(position, raw)` (to a
+    /// position before the node's) and at most `max_unfolded` evaluations per node.
+    fn build_with(
+        specs: Vec<Node>,
+        child: impl Fn(usize, NodeId) -> NodeId,
+        max_unfolded: usize,
+    ) -> Program {
         let mut nodes: Vec<Node> = Vec::with_capacity(specs.len());
         let mut unfolded: Vec<usize> = Vec::with_capacity(specs.len());
         for (i, spec) in specs.into_iter().enumerate() {
-            let c = |raw: NodeId| raw % i.max(1);
+            let c = |raw: NodeId| child(i, raw);
             let node = match spec {
                 _ if i == 0 && !spec.children().is_empty() => Node::Load(0, 0),
                 Node::Const(v) => Node::Const(v),
@@ -276,10 +324,11 @@ impl Program {
                 Node::Seq(cs) => Node::Seq(cs.into_iter().map(c).collect()),
                 Node::Branch(x, a, b) => Node::Branch(c(x), c(a), c(b)),
                 Node::Catch(a) => Node::Catch(c(a)),
+                Node::Memo(a) => Node::Memo(c(a)),
                 Node::Panic => Node::Panic,
             };
             let size = 1 + node.children().iter().map(|&c| unfolded[c]).sum::<usize>();
-            if size > MAX_UNFOLDED {
+            if size > max_unfolded {
                 nodes.push(Node::Const(i as i64));
                 unfolded.push(1);
             } else {
@@ -338,6 +387,7 @@ impl fmt::Debug for Node {
             Node::Seq(cs) => write!(f, "seq [{}] (each .await?)", list(cs)),
             Node::Branch(c, a, b) => write!(f, "if n{c} is even {{ n{a} }} else {{ n{b} }}"),
             Node::Catch(c) => write!(f, "catch n{c}"),
+            Node::Memo(c) => write!(f, "memo n{c}"),
             Node::Panic => write!(f, "panic!()"),
         }
     }
@@ -377,6 +427,40 @@ pub fn node_spec() -> impl Strategy<Value = Node> {
 pub fn program(max_nodes: usize) -> impl Strategy<Value = Program> {
     prop::collection::vec(node_spec(), 1..=max_nodes).prop_map(Program::build)
 }
+
+/// Generated deep and wide programs of `nodes` nodes: each node refers to the few nodes just
+/// before it, so the program is about as deep as it is long (every level a boxed task of the
+/// interpreter), with joins of up to 40 children and memoized subcomputations
+/// ([`Node::Memo`]). Run them over stores without holes ([`runtime_complete`]).
+pub fn deep_program(nodes: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Program> {
+    let back = || 0..4usize;
+    let spec = prop_oneof![
+        1 => (0i64..40).prop_map(Node::Const),
+        3 => (0u8..3, 0..KEYS).prop_map(|(s, k)| Node::Load(s, k)),
+        6 => (0u8..3, back()).prop_map(|(s, c)| Node::Chain(s, c)),
+        2 => prop::collection::vec(0..64usize, 0..40).prop_map(Node::Join),
+        2 => (back(), back()).prop_map(|(a, b)| Node::Pair(a, b)),
+        2 => prop::collection::vec(back(), 1..3).prop_map(Node::Seq),
+        1 => (back(), back(), back()).prop_map(|(c, a, b)| Node::Branch(c, a, b)),
+        3 => back().prop_map(Node::Memo),
+    ];
+    prop::collection::vec(spec, nodes).prop_map(|specs| {
+        // Chains, pairs, sequences and memos refer to the nodes just before; a join to any
+        // earlier node (its children are raw numbers up to 64, taken modulo the position).
+        let joins: Vec<bool> = specs.iter().map(|s| matches!(s, Node::Join(_))).collect();
+        Program::build_with(
+            specs,
+            |i, raw| match joins[i] {
+                true => raw % i.max(1),
+                false => i.saturating_sub(1 + raw),
+            },
+            MAX_UNFOLDED_DEEP,
+        )
+    })
+}
+
+/// [`MAX_UNFOLDED`] for [`deep_program`]s: a chain is as long as the program.
+const MAX_UNFOLDED_DEEP: usize = 20_000;
 
 /// Generated programs of 1 to `max_nodes` nodes, some of which panic.
 pub fn program_with_panics(max_nodes: usize) -> impl Strategy<Value = Program> {
@@ -488,6 +572,7 @@ pub fn eval(program: Arc<Program>, id: NodeId) -> Result<i64, Fail> {
         Node::Catch(child) => Ok(eval_boxed(program, child)
             .await
             .unwrap_or_else(|e| e.code())),
+        Node::Memo(child) => eval_memo(Shared(program), child).await,
         Node::Panic => panic!("{PANIC_MESSAGE} in node n{id}"),
     }
 }
@@ -502,6 +587,30 @@ pub fn eval_boxed(
     id: NodeId,
 ) -> Task<BoxFuture<'static, Result<i64, Fail>>> {
     eval(program, id).boxed()
+}
+
+/// A program as a memo key: compared by identity.
+#[derive(Clone, Debug)]
+pub struct Shared(pub Arc<Program>);
+
+impl PartialEq for Shared {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Shared {}
+
+impl std::hash::Hash for Shared {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.0).hash(state);
+    }
+}
+
+/// [`eval`] of node `id`, memoized: calls of the same node in a run share one execution.
+#[asynq(boxed, memo)]
+pub fn eval_memo(program: Shared, id: NodeId) -> Result<i64, Fail> {
+    eval(program.0, id).await
 }
 
 /// Fetch `key` from store `src`.
@@ -649,6 +758,9 @@ impl Sim<'_> {
                 let (r, t) = self.eval(child, t);
                 (Ok(r.unwrap_or_else(|e| e.code())), t)
             }
+            // Over stores without failures, sharing an execution changes no result and no
+            // time: a later call of the same node finds every key of it cached or in flight.
+            Node::Memo(child) => self.eval(child, t),
             Node::Panic => {
                 // Nothing after a panic matters: the run ends.
                 self.panicked = true;
@@ -674,6 +786,40 @@ impl Sim<'_> {
         };
         (result, end)
     }
+}
+
+/// Run `program` on `rt` and compare everything with `expected`: the result, the rounds, the
+/// calls in order (each round's keys per source), and the statistics.
+pub fn check_run(
+    rt: &asynq_core::Runtime,
+    program: &Arc<Program>,
+    max_batch: [Option<usize>; 3],
+    expected: &Expected,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let (result, stats) =
+        futures::executor::block_on(rt.run_async(root_task(program)).with_stats());
+    proptest::prop_assert_eq!(&result, &expected.result, "result");
+    proptest::prop_assert_eq!(stats.rounds, expected.rounds, "rounds (critical path)");
+    if let Err(why) = check_calls(expected, &calls_in_order(rt), max_batch) {
+        return Err(proptest::test_runner::TestCaseError::fail(why));
+    }
+    let sent = sent(rt);
+    for (src, calls) in sent.iter().enumerate() {
+        let keys: usize = calls.iter().map(Vec::len).sum();
+        proptest::prop_assert_eq!(
+            keys,
+            expected.keys_sent(src as u8),
+            "keys sent to source {}",
+            src
+        );
+        if let Some(s) = stats.source(SOURCE_NAMES[src]) {
+            proptest::prop_assert_eq!(s.calls, calls.len(), "stats calls of source {}", src);
+            proptest::prop_assert_eq!(s.keys, keys, "stats keys of source {}", src);
+        } else {
+            proptest::prop_assert!(calls.is_empty(), "calls to source {} without stats", src);
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of fetching a key from the healthy stores.

@@ -8,43 +8,8 @@
 use std::sync::Arc;
 
 use asynq_tests::faults::{Fault, quiet_injected_panics};
-use asynq_tests::program::{
-    self, Expected, Fail, Program, SrcA, SrcB, SrcC, check_calls, healthy, reference, root_task,
-};
+use asynq_tests::program::{self, Fail, SrcA, SrcB, SrcC, check_run, healthy, reference};
 use proptest::prelude::*;
-
-/// Run `program` on a fresh runtime and compare everything with `expected`.
-fn check_run(
-    rt: &asynq_core::Runtime,
-    program: &Arc<Program>,
-    max_batch: [Option<usize>; 3],
-    expected: &Expected,
-) -> Result<(), TestCaseError> {
-    let (result, stats) =
-        futures::executor::block_on(rt.run_async(root_task(program)).with_stats());
-    prop_assert_eq!(&result, &expected.result, "result");
-    prop_assert_eq!(stats.rounds, expected.rounds, "rounds (critical path)");
-    if let Err(why) = check_calls(expected, &program::calls_in_order(rt), max_batch) {
-        return Err(TestCaseError::fail(why));
-    }
-    let sent = program::sent(rt);
-    for (src, calls) in sent.iter().enumerate() {
-        let keys: usize = calls.iter().map(Vec::len).sum();
-        prop_assert_eq!(
-            keys,
-            expected.keys_sent(src as u8),
-            "keys sent to source {}",
-            src
-        );
-        if let Some(s) = stats.source(program::SOURCE_NAMES[src]) {
-            prop_assert_eq!(s.calls, calls.len(), "stats calls of source {}", src);
-            prop_assert_eq!(s.keys, keys, "stats keys of source {}", src);
-        } else {
-            prop_assert!(calls.is_empty(), "calls to source {} without stats", src);
-        }
-    }
-    Ok(())
-}
 
 proptest! {
     #![proptest_config(program::config(2000))]
