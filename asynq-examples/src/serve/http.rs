@@ -104,6 +104,25 @@ impl Drop for Threads {
     }
 }
 
+/// How much lower the render threads' scheduling priority is than the rest of the process
+/// (a nice value added, on Linux): when the cores are busy, the threads serving connections
+/// and small pages get them first, and heavy pages the rest.
+const RENDER_NICENESS: i32 = 10;
+
+/// Lower the calling thread's priority by [`RENDER_NICENESS`] (Linux; elsewhere nothing).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id, no pointers involved;
+        // a failure (no permission) leaves the priority as it was, which is harmless.
+        unsafe {
+            let tid = libc::gettid();
+            let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, now + RENDER_NICENESS);
+        }
+    }
+}
+
 /// A task on the render threads, aborted (its run cancelled) when the request is dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<Response>);
 
@@ -132,6 +151,7 @@ impl Renderer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.render_threads)
             .thread_name("asynq-render")
+            .on_thread_start(lower_priority)
             .enable_all()
             .build()?;
         let handle = runtime.handle().clone();
