@@ -107,7 +107,7 @@ fn output_type(sig: &Signature) -> Type {
 
 /// Input:  { body }
 /// Output: {
-///             { #[deprecated(note = "..")] fn sequential_awaits() {} sequential_awaits(); }
+///             { #[deprecated(note = "..")] fn awaits_are_independent() {} awaits_are_independent(); }
 ///             ::asynq_core::__private::new_task(&concat!(module_path!(), "::f"), async move {
 ///                 let __asynq_ret: T = { body };
 ///                 __asynq_ret
@@ -171,12 +171,12 @@ fn task_body(
 ///
 /// Output: {
 ///             #[deprecated(note = "these awaits are independent, ..")]
-///             fn sequential_awaits() {}
-///             sequential_awaits();
+///             fn awaits_are_independent() {}
+///             awaits_are_independent();
 ///         }
 fn warning(finding: &Finding) -> TokenStream {
-    let function = Ident::new("sequential_awaits", Span::call_site());
-    let used = Ident::new("sequential_awaits", finding.span);
+    let function = Ident::new(finding.name, Span::call_site());
+    let used = Ident::new(finding.name, finding.span);
     let note = &finding.message;
     quote! {
         {

@@ -18,8 +18,10 @@ mod boxed;
 mod code;
 mod error;
 mod expand;
+mod independence;
 mod memo;
 mod misuse;
+mod names;
 mod parse;
 mod recursion;
 mod rewrite;
@@ -92,15 +94,21 @@ mod validate;
 ///
 /// Independent awaits written one after another wait for a round each; awaited together
 /// they share one. The macro warns (a `deprecated` warning, the only kind a macro can raise
-/// on stable) on:
-/// - consecutive statements `let a = X.await; let b = Y.await;` (each optionally ending in
-///   `?`) where no operand mentions a name bound by an earlier one, no name is taken as
-///   `&mut` by one operand and mentioned by another, and no operand contains another
-///   (awaiting the same expression twice is a deliberate re-read);
-/// - a `for` loop whose body awaits (first, outside nested closures and loops) an operand
-///   that mentions no name bound earlier in the body and no name assigned or taken as
-///   `&mut` in it, unless that statement folds the result into a variable (`acc +=
-///   X.await`); loops with `break` or `return` are skipped.
+/// on stable: "use of deprecated function `f::awaits_are_independent`: ..." with how to
+/// batch them) on:
+/// - awaits of one block whose operands do not use what the awaits before them bound or
+///   changed: in consecutive statements (`let a = X.await; let b = Y.await;`), with
+///   statements between them that use no result, several in one statement (operands,
+///   struct literal fields, call arguments), or extending a result (`let mut v = xs.await;
+///   v.extend(ys.await);`). No name is taken as `&mut` by one operand and mentioned by
+///   another, and no operand contains another (awaiting the same expression twice is a
+///   deliberate re-read). Awaits in arms, after `&&`/`||`, or whose result is dropped
+///   (`check(x).await?;`, an ordering step) end a group; `ready(x)` is not counted;
+/// - a `for`, `while` or `loop` whose body awaits (first, outside nested closures and loops)
+///   an operand that no iteration's await can change ("iterations_are_independent"), and
+///   whose `while` condition, or `loop`'s `if c { break; }` conditions, no await changes
+///   either; not when the result is folded into a variable (`acc += X.await`), nor in loops
+///   with `return`, `continue` or another `break`.
 ///
 /// The check is syntactic and has false positives: a dependency through a side effect the
 /// syntax does not show (a `&mut self` method, interior mutability), a deliberate order (an

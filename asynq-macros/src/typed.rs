@@ -23,6 +23,7 @@ use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Expr, Item, Macro, Path, Stmt, Token};
 
 use crate::code::code;
+use crate::independence::peel;
 use crate::rewrite::{mentions_await, respan};
 
 /// Routes the body's `?` operands and awaited collections of calls through their checks.
@@ -223,15 +224,6 @@ fn witness() -> syn::Ident {
 fn is_std_vec(path: &Path) -> bool {
     let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
     matches!(segments.as_slice(), [krate, vec] if (krate == "std" || krate == "alloc") && vec == "vec")
-}
-
-/// The expression inside parentheses and invisible groups.
-fn peel(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Paren(inner) => peel(&inner.expr),
-        Expr::Group(inner) => peel(&inner.expr),
-        other => other,
-    }
 }
 
 fn is_call(expr: &Expr) -> bool {

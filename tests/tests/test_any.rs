@@ -94,7 +94,9 @@ fn chain(k: u64) -> Result<u64, Error> {
     Next::load(a * 100).await
 }
 
-#[asynq(boxed)]
+// One await after the other on purpose (allow_sequential): each level waits for the one below
+// before its own fetch, so the chains have depth.
+#[asynq(boxed, allow_sequential)]
 fn count_down(k: u64) -> Result<u64, Error> {
     if k == 0 {
         return Next::load(0).await;

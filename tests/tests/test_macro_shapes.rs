@@ -323,7 +323,9 @@ struct Pair {
     b: u64,
 }
 
-#[asynq]
+// One await per position, on purpose: the positions are the shapes under test, so the
+// sequential-awaits warning (which would batch the independent ones) is off.
+#[asynq(allow_sequential)]
 #[allow(
     unused_unsafe,
     reason = "an `unsafe` block around an await is the shape under test"

@@ -1,0 +1,495 @@
+//! Which awaits of a body are independent of each other: the analysis behind the
+//! sequential-awaits warning, written so that a rewrite can use it too (it says which awaits,
+//! in which statements, in what role, not only where to point).
+//!
+//! # Awaits in a block
+//!
+//! The statements of a block are read in order. A statement whose awaits all run
+//! unconditionally (not in an `if`/`match` arm, the right side of `&&`/`||`, a loop, a nested
+//! block, a closure) and none inside another's operand is *awaiting*; one with other awaits is
+//! a *barrier*; one without awaits is *plain*. A group starts at an await and takes each
+//! following await whose operand:
+//! - mentions no name bound or changed by the group's statements so far (its results, and
+//!   what they change: `let mut v = xs.await; v.extend(ys.await);` may group, `ys` does not
+//!   mention `v`), nor by the plain statements between;
+//! - takes as `&mut` no name another operand of the group mentions, and mentions none that
+//!   another takes as `&mut`;
+//! - neither contains nor is contained in another operand of the group (awaiting `get(k)` and
+//!   then `(get(k), get(j))` reads `get(k)` again after the first read, on purpose).
+//!
+//! Awaits of `ready(x)` never wait for a round: they are not counted.
+//!
+//! A plain statement between members must not mention a name the group's statements bound or
+//! changed (it would see a result before the later awaits ran), nor `return`, `break` or
+//! `continue`; a barrier, or such a statement, ends the group. So does an await whose result
+//! is dropped, `check(x).await?;`: taken for its effect or its failure (an access check before
+//! a load), its order is the point. Several awaits of one statement
+//! (`f(1).await? + f(2).await?`, struct literal fields, call arguments) group the same way.
+//!
+//! # Awaits in a loop
+//!
+//! A `for`, `while` or `loop` whose body awaits (first, in the order the body runs) an
+//! operand that no iteration's awaits can change: the operand mentions no *tainted* name, one
+//! bound or changed by a statement of the body that awaits or mentions a tainted name
+//! (computed to a fixed point, since values flow from one iteration to the next); nor does a
+//! `while` condition, or the condition of a `loop`'s `if c { break; }`. Loops with `return`,
+//! `continue` or another `break` are left alone, and so is an await whose result is folded
+//! into a variable (`acc += f(x).await`): a fold is often order-dependent.
+
+use quote::ToTokens;
+use syn::visit::{self, Visit};
+use syn::{Block, Expr, ExprAwait, Item, Pat, Stmt};
+
+use crate::names::{
+    Effects, Names, contains, exits, flatten, is_compound_assign, mentioned, mutably_borrowed,
+};
+use crate::rewrite::mentions_await;
+
+/// Independent awaits of one block, in the order they run.
+pub(crate) struct Group<'a> {
+    pub(crate) members: Vec<Member<'a>>,
+}
+
+impl Group<'_> {
+    /// Whether all the awaits are in one statement.
+    pub(crate) fn in_one_statement(&self) -> bool {
+        self.members.windows(2).all(|w| w[0].stmt == w[1].stmt)
+    }
+}
+
+/// One await of a group.
+pub(crate) struct Member<'a> {
+    /// The index of its statement in the block.
+    pub(crate) stmt: usize,
+    pub(crate) awaited: &'a ExprAwait,
+    pub(crate) role: Role<'a>,
+    /// Whether `?` applies to its result at once (`X.await?`).
+    pub(crate) tried: bool,
+}
+
+/// What the statement does with an await's result.
+pub(crate) enum Role<'a> {
+    /// `let pat = X.await;` (or `X.await?`).
+    Bound(&'a Pat),
+    /// Anything else: `v.extend(X.await)`, `f(X.await?, Y.await?)`.
+    Embedded,
+}
+
+/// The groups of two or more independent awaits in `block` (not in its nested blocks).
+pub(crate) fn groups(block: &Block) -> Vec<Group<'_>> {
+    let mut found = Vec::new();
+    let mut building = Building::default();
+    for (i, stmt) in block.stmts.iter().enumerate() {
+        match classify(stmt) {
+            Kind::Barrier => building.close(&mut found),
+            Kind::Plain => {
+                if building.members.is_empty() {
+                    continue;
+                }
+                let touches = !mentioned(stmt.to_token_stream()).is_disjoint(&building.results);
+                if touches || exits(stmt).any() {
+                    building.close(&mut found);
+                } else {
+                    building.between.extend(Effects::of_stmt(stmt).all());
+                }
+            }
+            Kind::Awaiting(awaits) => {
+                for (awaited, tried) in awaits {
+                    let member = Member {
+                        stmt: i,
+                        awaited,
+                        role: role(stmt, awaited),
+                        tried,
+                    };
+                    if !building.admits(&member) {
+                        building.close(&mut found);
+                    }
+                    building.members.push(member);
+                }
+                building.results.extend(Effects::of_stmt(stmt).all());
+                if exits(stmt).any() {
+                    building.close(&mut found);
+                }
+            }
+        }
+    }
+    building.close(&mut found);
+    found
+}
+
+/// The group being built.
+#[derive(Default)]
+struct Building<'a> {
+    members: Vec<Member<'a>>,
+    /// Names bound or changed by the members' statements.
+    results: Names,
+    /// Names bound or changed by the plain statements between members.
+    between: Names,
+}
+
+impl<'a> Building<'a> {
+    fn admits(&self, member: &Member<'_>) -> bool {
+        if self.members.is_empty() {
+            return true;
+        }
+        let operand = &member.awaited.base;
+        let names = mentioned(operand.to_token_stream());
+        let borrowed = mutably_borrowed(operand.to_token_stream());
+        let tokens = flatten(operand.to_token_stream());
+        names.is_disjoint(&self.results)
+            && names.is_disjoint(&self.between)
+            && self.members.iter().all(|other| {
+                let other = &other.awaited.base;
+                let other_tokens = flatten(other.to_token_stream());
+                !contains(&tokens, &other_tokens)
+                    && !contains(&other_tokens, &tokens)
+                    && borrowed.is_disjoint(&mentioned(other.to_token_stream()))
+                    && mutably_borrowed(other.to_token_stream()).is_disjoint(&names)
+            })
+    }
+
+    fn close(&mut self, found: &mut Vec<Group<'a>>) {
+        let members = std::mem::take(&mut self.members);
+        self.results.clear();
+        self.between.clear();
+        if members.len() >= 2 {
+            found.push(Group { members });
+        }
+    }
+}
+
+enum Kind<'a> {
+    /// No await.
+    Plain,
+    /// Awaits that all run, none in another's operand, in order, each with whether `?`
+    /// applies to it at once.
+    Awaiting(Vec<(&'a ExprAwait, bool)>),
+    /// Awaits that may not run, or run inside another's operand.
+    Barrier,
+}
+
+fn classify(stmt: &Stmt) -> Kind<'_> {
+    if let Stmt::Expr(expr, Some(_)) = stmt
+        && let Expr::Await(_) = peel_try(expr)
+    {
+        // `check(x).await?;`: a step taken for its effect or its failure, an access check
+        // before a load, say. Its order is the point.
+        return Kind::Barrier;
+    }
+    let mut awaits = Awaits::default();
+    awaits.visit_stmt(stmt);
+    if awaits.barrier {
+        Kind::Barrier
+    } else if awaits.found.is_empty() {
+        Kind::Plain
+    } else {
+        let tried = awaits.tried;
+        Kind::Awaiting(
+            awaits
+                .found
+                .into_iter()
+                .map(|a| (a, tried.iter().any(|t| std::ptr::eq(*t, a))))
+                .collect(),
+        )
+    }
+}
+
+/// The awaits of a statement, in the order they run.
+#[derive(Default)]
+struct Awaits<'a> {
+    found: Vec<&'a ExprAwait>,
+    /// Awaits that `?` applies to at once.
+    tried: Vec<&'a ExprAwait>,
+    /// Inside code that may not run (an arm, a loop, ...).
+    conditional: usize,
+    barrier: bool,
+}
+
+impl<'a> Awaits<'a> {
+    fn conditionally(&mut self, visit: impl FnOnce(&mut Self)) {
+        self.conditional += 1;
+        visit(self);
+        self.conditional -= 1;
+    }
+}
+
+impl<'ast> Visit<'ast> for Awaits<'ast> {
+    fn visit_expr_await(&mut self, awaited: &'ast ExprAwait) {
+        if is_ready(&awaited.base) {
+            // Never waits for a round.
+            return;
+        }
+        if self.conditional > 0 || mentions_await(awaited.base.to_token_stream()) {
+            self.barrier = true;
+        } else {
+            self.found.push(awaited);
+        }
+    }
+
+    fn visit_expr_try(&mut self, tried: &'ast syn::ExprTry) {
+        if let Expr::Await(awaited) = peel(&tried.expr) {
+            self.tried.push(awaited);
+        }
+        visit::visit_expr_try(self, tried);
+    }
+
+    fn visit_expr_if(&mut self, expr: &'ast syn::ExprIf) {
+        self.visit_expr(&expr.cond);
+        self.conditionally(|this| {
+            this.visit_block(&expr.then_branch);
+            if let Some((_, otherwise)) = &expr.else_branch {
+                this.visit_expr(otherwise);
+            }
+        });
+    }
+
+    fn visit_expr_match(&mut self, expr: &'ast syn::ExprMatch) {
+        self.visit_expr(&expr.expr);
+        self.conditionally(|this| {
+            for arm in &expr.arms {
+                this.visit_arm(arm);
+            }
+        });
+    }
+
+    fn visit_expr_binary(&mut self, expr: &'ast syn::ExprBinary) {
+        self.visit_expr(&expr.left);
+        if matches!(expr.op, syn::BinOp::And(_) | syn::BinOp::Or(_)) {
+            self.conditionally(|this| this.visit_expr(&expr.right));
+        } else {
+            self.visit_expr(&expr.right);
+        }
+    }
+
+    fn visit_expr_for_loop(&mut self, expr: &'ast syn::ExprForLoop) {
+        self.visit_expr(&expr.expr);
+        self.conditionally(|this| this.visit_block(&expr.body));
+    }
+
+    fn visit_expr_while(&mut self, expr: &'ast syn::ExprWhile) {
+        self.conditionally(|this| visit::visit_expr_while(this, expr));
+    }
+
+    fn visit_expr_loop(&mut self, expr: &'ast syn::ExprLoop) {
+        self.conditionally(|this| visit::visit_expr_loop(this, expr));
+    }
+
+    fn visit_block(&mut self, block: &'ast Block) {
+        // A nested block's statements are grouped on their own.
+        self.conditionally(|this| visit::visit_block(this, block));
+    }
+
+    fn visit_local(&mut self, local: &'ast syn::Local) {
+        if let Some(init) = &local.init {
+            self.visit_expr(&init.expr);
+            if let Some((_, otherwise)) = &init.diverge {
+                self.conditionally(|this| this.visit_expr(otherwise));
+            }
+        }
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        // The awaits inside a macro's arguments are not seen as syntax (the arguments are
+        // tokens): such a statement ends a group.
+        if mentions_await(mac.tokens.clone()) {
+            self.barrier = true;
+        }
+    }
+
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+    fn visit_item(&mut self, _: &'ast Item) {}
+}
+
+/// `ready(x)` (`asynq_core::ready`): awaiting it never waits for a round.
+fn is_ready(operand: &Expr) -> bool {
+    matches!(peel(operand), Expr::Call(call)
+        if matches!(&*call.func, Expr::Path(path)
+            if path.path.segments.last().is_some_and(|s| s.ident == "ready")))
+}
+
+/// `let pat = X.await(?);` or anything else.
+fn role<'a>(stmt: &'a Stmt, awaited: &ExprAwait) -> Role<'a> {
+    let is_it = |expr: &Expr| match peel_try(expr) {
+        Expr::Await(a) => std::ptr::eq(a, awaited),
+        _ => false,
+    };
+    match stmt {
+        Stmt::Local(local) if local.init.as_ref().is_some_and(|i| is_it(&i.expr)) => {
+            Role::Bound(&local.pat)
+        }
+        _ => Role::Embedded,
+    }
+}
+
+/// The expression inside parentheses and invisible groups.
+pub(crate) fn peel(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(inner) => peel(&inner.expr),
+        Expr::Group(inner) => peel(&inner.expr),
+        other => other,
+    }
+}
+
+/// The expression `?` applies to, if it is one.
+fn peel_try(expr: &Expr) -> &Expr {
+    match peel(expr) {
+        Expr::Try(tried) => peel(&tried.expr),
+        other => other,
+    }
+}
+
+/// The kind of a loop, with what decides whether it goes on.
+pub(crate) enum LoopKind<'a> {
+    For { pat: &'a Pat, iterable: &'a Expr },
+    While { cond: &'a Expr },
+    Loop,
+}
+
+/// A loop whose iterations each await an operand that no iteration's awaits change.
+pub(crate) struct Iterations<'a> {
+    /// The statement of the body holding the first await.
+    pub(crate) stmt: &'a Stmt,
+    /// The first await's operand.
+    pub(crate) operand: &'a Expr,
+    /// The operand mentions nothing bound before it or changed in the body: a `for` loop's
+    /// tasks are `iterable.map(|pat| operand)`.
+    pub(crate) mappable: bool,
+}
+
+/// The independent iterations of a loop, if they are.
+pub(crate) fn iterations<'a>(kind: &LoopKind<'a>, body: &'a Block) -> Option<Iterations<'a>> {
+    let breaks = loop_breaks(kind, body)?;
+    let (index, stmt, operand) = body
+        .stmts
+        .iter()
+        .enumerate()
+        .find_map(|(i, stmt)| first_await(stmt).map(|operand| (i, stmt, operand)))?;
+    if folds(stmt) || is_ready(operand) || mentions_await(operand.to_token_stream()) {
+        return None;
+    }
+    let tainted = tainted(body);
+    let names = mentioned(operand.to_token_stream());
+    let cond = match kind {
+        LoopKind::While { cond } => mentioned(cond.to_token_stream()),
+        _ => Names::new(),
+    };
+    if !names.is_disjoint(&tainted)
+        || !cond.is_disjoint(&tainted)
+        || breaks
+            .iter()
+            .any(|c| !mentioned(c.to_token_stream()).is_disjoint(&tainted))
+    {
+        return None;
+    }
+    let mut before = Names::new();
+    for earlier in &body.stmts[..index] {
+        before.extend(Effects::of_stmt(earlier).bound);
+    }
+    for any in &body.stmts {
+        before.extend(Effects::of_stmt(any).changed);
+    }
+    let mappable = matches!(kind, LoopKind::For { .. }) && names.is_disjoint(&before);
+    Some(Iterations {
+        stmt,
+        operand,
+        mappable,
+    })
+}
+
+/// The conditions of the body's exits, if it has only those a batched loop keeps: none in a
+/// `for` or `while`; in a `loop`, statements `if c { break; }`.
+fn loop_breaks<'a>(kind: &LoopKind<'a>, body: &'a Block) -> Option<Vec<&'a Expr>> {
+    let mut conditions = Vec::new();
+    for stmt in &body.stmts {
+        let exits = exits(stmt);
+        if !exits.any() {
+            continue;
+        }
+        match (kind, conditional_break(stmt)) {
+            (LoopKind::Loop, Some(cond)) if !exits.returns => conditions.push(cond),
+            _ => return None,
+        }
+    }
+    match kind {
+        // A `loop` that never breaks ends only by `?`: nothing to batch.
+        LoopKind::Loop if conditions.is_empty() => None,
+        _ => Some(conditions),
+    }
+}
+
+/// `c` of a statement `if c { break; }` (no label, no value, no `else`).
+fn conditional_break(stmt: &Stmt) -> Option<&Expr> {
+    let Stmt::Expr(Expr::If(branch), _) = stmt else {
+        return None;
+    };
+    let [only] = branch.then_branch.stmts.as_slice() else {
+        return None;
+    };
+    let is_break = match only {
+        Stmt::Expr(Expr::Break(b), _) => b.label.is_none() && b.expr.is_none(),
+        _ => false,
+    };
+    (is_break && branch.else_branch.is_none() && !mentions_await(branch.cond.to_token_stream()))
+        .then_some(&*branch.cond)
+}
+
+/// The names an iteration's awaits may reach: bound or changed by a statement of the body
+/// that awaits or mentions such a name, to a fixed point.
+fn tainted(body: &Block) -> Names {
+    let effects: Vec<(bool, Names, Names)> = body
+        .stmts
+        .iter()
+        .map(|stmt| {
+            let tokens = stmt.to_token_stream();
+            (
+                mentions_await(tokens.clone()),
+                mentioned(tokens),
+                Effects::of_stmt(stmt).all(),
+            )
+        })
+        .collect();
+    let mut tainted = Names::new();
+    loop {
+        let size = tainted.len();
+        for (awaits, mentions, changes) in &effects {
+            if *awaits || !mentions.is_disjoint(&tainted) {
+                tainted.extend(changes.iter().cloned());
+            }
+        }
+        if tainted.len() == size {
+            return tainted;
+        }
+    }
+}
+
+/// The operand of the first `.await` that a statement runs (`names.push(f(x).await)` awaits
+/// `f(x)`), outside closures, async blocks, nested items and nested loops.
+pub(crate) fn first_await(stmt: &Stmt) -> Option<&Expr> {
+    struct First<'ast>(Option<&'ast Expr>);
+    impl<'ast> Visit<'ast> for First<'ast> {
+        fn visit_expr_await(&mut self, awaited: &'ast ExprAwait) {
+            // The operand first: its awaits run first.
+            visit::visit_expr_await(self, awaited);
+            self.0.get_or_insert(&awaited.base);
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+        fn visit_expr_for_loop(&mut self, _: &'ast syn::ExprForLoop) {}
+        fn visit_expr_while(&mut self, _: &'ast syn::ExprWhile) {}
+        fn visit_expr_loop(&mut self, _: &'ast syn::ExprLoop) {}
+        fn visit_item(&mut self, _: &'ast Item) {}
+    }
+    let mut first = First(None);
+    first.visit_stmt(stmt);
+    first.0
+}
+
+/// Whether a statement folds into a variable: `acc += X.await;`, `h = mix(h, X.await);`.
+fn folds(stmt: &Stmt) -> bool {
+    match stmt {
+        Stmt::Expr(Expr::Assign(_), _) => true,
+        Stmt::Expr(Expr::Binary(binary), _) => is_compound_assign(&binary.op),
+        _ => false,
+    }
+}
