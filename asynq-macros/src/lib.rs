@@ -18,6 +18,7 @@ mod boxed;
 mod code;
 mod error;
 mod expand;
+mod guards;
 mod independence;
 mod memo;
 mod misuse;
@@ -82,6 +83,11 @@ mod validate;
 ///   calls `a`) is left to rustc: "recursion in an async block requires boxing", whose last
 ///   note names the macro `unboxed_task_use_asynq_boxed_to_recurse`: put `#[asynq(boxed)]`
 ///   on one of them.
+/// - A `RefCell` borrow or a lock guard bound by `let` (`let g = x.borrow_mut();`,
+///   `x.lock().unwrap()`, `x.read()`, `x.write()`, ...) still alive at a later `.await` of its
+///   block: another task that borrows or locks it meanwhile panics or deadlocks. Syntactic:
+///   a `let` that writes a type other than a guard's is not reported; temporaries are left
+///   to clippy's `await_holding_refcell_ref` and `await_holding_lock`.
 /// - Through type checks whose messages the macro sets up (rustc's alone say nothing of
 ///   tasks): `?` applied to a task (every `x?` whose `x` is not an `.await` is checked, as
 ///   the identity for the types `?` applies to); an awaited `vec![..]`, array, `if` or

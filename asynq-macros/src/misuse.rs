@@ -14,6 +14,7 @@ use syn::{Expr, Ident, Item, Macro, Path, Token};
 
 use crate::code::{code, short};
 use crate::error::Errors;
+use crate::guards;
 use crate::recursion::Recursion;
 
 /// Checks one function's body, reporting and repairing each misuse.
@@ -24,6 +25,7 @@ pub(crate) fn check(
     errors: &mut Errors,
     block: &mut syn::Block,
 ) {
+    guards::check(block, errors);
     Misuse::new(krate, errors).visit_block_mut(block);
     Recursion::new(name, boxed, errors).visit_block_mut(block);
 }
