@@ -45,7 +45,7 @@ impl Awaited for Unreachable {}
 #[diagnostic::on_unimplemented(
     message = "a task is not a future: it runs only when an asynq function awaits it or a `Runtime` runs it",
     label = "an asynq task, awaited outside asynq functions",
-    note = "write the caller as an asynq function, `#[asynq] fn` (not `async fn`), to await tasks in it; or run the task: `runtime.run_async(task).await`"
+    note = "write the caller as an asynq function, `#[asynq] fn` (not `async fn`), to await tasks in it; or run the task: `runtime.run_async(task).await`; plain async code that a run drives (`asynq_core::any`) awaits it as `Yieldable::into_future(task).await`"
 )]
 pub trait AwaitedInAsynq {}
 
