@@ -240,3 +240,23 @@ fn the_memcached_backend_refills_keys_the_server_evicted() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_profile_site_too_large_is_a_usage_error() {
+    for program in [env!("CARGO_BIN_EXE_profile"), env!("CARGO_BIN_EXE_server")] {
+        for users in ["100000000000", "0", "-5"] {
+            let out = Command::new(program)
+                .args([
+                    &format!("--users={users}"),
+                    "--db",
+                    "/nonexistent/never-made.sqlite",
+                ])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{program} {users}: {stderr}");
+            assert!(stderr.contains("is not in 1..=10000000"), "{stderr}");
+        }
+    }
+}

@@ -20,8 +20,9 @@ struct Args {
     /// The users whose profiles to render, together.
     #[arg(default_values_t = [4])]
     uids: Vec<i64>,
-    /// Users in the generated site.
-    #[arg(long, default_value_t = 1000)]
+    /// Users in the generated site, at most 10000000 (checked before anything is made).
+    #[arg(long, default_value_t = 1000,
+          value_parser = clap::value_parser!(i64).range(1..=asynq_examples::serve::MAX_USERS))]
     users: i64,
     /// The SQLite file, created with the site's data on first use
     /// [default: asynq-data/profile-uUSERS.sqlite in the target directory].

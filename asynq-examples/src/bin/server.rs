@@ -50,8 +50,9 @@ struct Args {
     /// asynq-data/server-profile.sqlite in the target directory].
     #[arg(long)]
     db: Option<PathBuf>,
-    /// Users in the profile site.
-    #[arg(long, default_value_t = defaults().users)]
+    /// Users in the profile site, at most 10000000.
+    #[arg(long, default_value_t = defaults().users,
+          value_parser = clap::value_parser!(i64).range(1..=asynq_examples::serve::MAX_USERS))]
     users: i64,
     /// memcached servers in front of the FEED-1 store, comma-separated.
     #[arg(long, value_delimiter = ',')]

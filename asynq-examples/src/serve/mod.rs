@@ -72,6 +72,10 @@ pub const RING: usize = 64;
 /// be within [`Config::max_page_keys`]).
 pub const MAX_FEED: (u64, u64) = (10_000, 100);
 
+/// The most users a generated profile site may have (the `server` and `profile` programs'
+/// `--users`): checked before anything is made, since each user is rows in the file.
+pub const MAX_USERS: i64 = 10_000_000;
+
 /// The header holding a page's rounds.
 pub static ROUNDS_HEADER: HeaderName = HeaderName::from_static("x-asynq-rounds");
 /// The header holding a page's calls to its sources.
