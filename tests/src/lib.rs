@@ -1,12 +1,14 @@
 //! Integration tests of asynq: see `tests/`. This library holds helpers shared by them:
 //! [`faults`], a source wrapper that injects faults, [`fake_memcached`], a memcached server
 //! answering what a test tells it to, [`program`], random asynq programs
-//! with a reference interpreter for the property tests, and [`TempDb`], a database file
-//! removed when done.
+//! with a reference interpreter for the property tests, [`TempDb`], a database file
+//! removed when done, and [`servers`], PostgreSQL and MariaDB servers that tests start.
 
 pub mod fake_memcached;
 pub mod faults;
 pub mod program;
+#[cfg(unix)]
+pub mod servers;
 mod temp;
 
 pub use temp::TempDb;
