@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: what a newcomer runs on a fresh machine, and what CI runs.
 #
-# Installs what the tests need (the memcached server, from Debian's packages), then runs the
+# Installs what the tests need (memcached, PostgreSQL and MariaDB, from Debian's packages, and
+# an unprivileged user to run the database servers as when run as root), then runs the
 # formatter check, clippy, the docs build, every test of the workspace (unit, integration,
 # doc and trybuild ui tests), and the README's main command (FEED-1 over SQLite) at a small
 # size and the profile program as smoke tests.
@@ -10,19 +11,52 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-have_memcached() { command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ]; }
-if ! have_memcached; then
-  step "installing memcached (Debian package) for the memcached tests"
+# install_if_missing NAME REQUIRE_VAR CHECK PACKAGE...: when the function CHECK fails, install
+# the Debian PACKAGEs (as root, with apt-get); when NAME is still missing and the variable
+# REQUIRE_VAR is set (CI sets them), stop here, since its tests would fail.
+apt_updated=
+install_if_missing() {
+  local name=$1 require=$2 check=$3
+  shift 3
+  "$check" && return 0
+  step "installing $name (Debian packages: $*) for its tests"
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null) \
-      || echo "notice: could not install memcached; its tests will be skipped unless ASYNQ_REQUIRE_MEMCACHED is set"
+    # Packages may start their service when installed: the tests start servers of their own,
+    # so keep services from starting (as Docker images do) unless a policy is already set.
+    local policy=/usr/sbin/policy-rc.d added_policy=
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added_policy=1
+    fi
+    { [ -n "$apt_updated" ] || { apt-get update -qq && apt_updated=1; }; } \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+      || echo "notice: could not install $name; its tests will be skipped unless $require is set"
+    if [ -n "$added_policy" ]; then rm -f "$policy"; fi
   else
-    echo "notice: memcached is missing and cannot be installed here (needs apt-get as root)"
+    echo "notice: $name is missing and cannot be installed here (needs apt-get as root)"
   fi
-  if ! have_memcached && [ -n "${ASYNQ_REQUIRE_MEMCACHED:-}" ]; then
-    echo "ASYNQ_REQUIRE_MEMCACHED is set but memcached is not installed: its tests would fail" >&2
+  if ! "$check" && [ -n "${!require:-}" ]; then
+    echo "$require is set but $name is not installed: its tests would fail" >&2
     exit 1
   fi
+}
+
+have_memcached() { command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ]; }
+# Debian keeps PostgreSQL's server programs in /usr/lib/postgresql/<version>/bin.
+have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1; }
+# mariadb-install-db needs my_print_defaults, from the client package.
+have_mariadb() {
+  command -v mariadb-install-db >/dev/null 2>&1 && command -v my_print_defaults >/dev/null 2>&1 \
+    && { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; }
+}
+install_if_missing memcached ASYNQ_REQUIRE_MEMCACHED have_memcached memcached
+install_if_missing PostgreSQL ASYNQ_REQUIRE_POSTGRES have_postgres postgresql
+install_if_missing MariaDB ASYNQ_REQUIRE_MYSQL have_mariadb mariadb-server-core mariadb-client-core
+
+# The database servers refuse to run as root (PostgreSQL) or should not: as root, the tests
+# run them as this unprivileged user (tests/src/servers).
+if [ "$(id -u)" = 0 ] && ! id -u "${ASYNQ_TEST_USER:-asynq-test}" >/dev/null 2>&1; then
+  step "creating the user ${ASYNQ_TEST_USER:-asynq-test}, that the tests run database servers as"
+  useradd --system --no-create-home --shell /usr/sbin/nologin "${ASYNQ_TEST_USER:-asynq-test}"
 fi
 
 step "cargo fmt --all --check"
