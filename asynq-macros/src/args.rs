@@ -4,7 +4,7 @@
 //! Each option is recorded with the span where it was written, so that a duplicate is
 //! reported on its own tokens; every mistake in the list is reported, not only the first.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
 use syn::{LitStr, Path, Token};
 
@@ -38,7 +38,15 @@ impl Args {
     pub(crate) fn krate(&self) -> Path {
         match &self.krate {
             Some((path, _)) => path.clone(),
-            None => syn::parse_quote!(::asynq_core),
+            None => Path {
+                leading_colon: Some(Default::default()),
+                segments: [syn::PathSegment::from(Ident::new(
+                    "asynq_core",
+                    Span::call_site(),
+                ))]
+                .into_iter()
+                .collect(),
+            },
         }
     }
 }

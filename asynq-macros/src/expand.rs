@@ -23,9 +23,10 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
     validate::signature(function.sig_mut(), &mut errors);
     let krate = args.krate();
     let output = output_type(function.sig());
+    let opaque_output = contains_impl_trait(&output);
     let name = function.sig().ident.clone();
     let boxed = match &args.boxed {
-        Some(_) if contains_impl_trait(&output) => {
+        Some(_) if opaque_output => {
             // A boxed future names its output type, and `impl Trait` cannot be named there.
             errors.spanned(
                 &output,
@@ -65,7 +66,7 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
         *block = task_body(
             &krate,
             &name,
-            &output,
+            (&output, opaque_output),
             block,
             boxed.is_some(),
             memo.as_ref(),
@@ -86,15 +87,17 @@ fn set_task_type(sig: &mut Signature, krate: &syn::Path, output: &Type, boxed: O
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => sig.ident.span(),
     };
-    let task_type: Type = match boxed {
-        None => syn::parse_quote_spanned!(span=>
-            #krate::__private::Task<impl #krate::__private::Future<Output = #output>>
+    // As tokens, not parsed into a syn type: nothing reads it before it is printed. (`> >`
+    // is what syn prints for the closing brackets of a type.)
+    let task_type = match boxed {
+        None => quote_spanned!(span=>
+            #krate::__private::Task<impl #krate::__private::Future<Output = #output> >
         ),
-        Some(lifetime) => syn::parse_quote_spanned!(span=>
-            #krate::__private::Task<#krate::__private::BoxFuture<#lifetime, #output>>
+        Some(lifetime) => quote_spanned!(span=>
+            #krate::__private::Task<#krate::__private::BoxFuture<#lifetime, #output> >
         ),
     };
-    sig.output = ReturnType::Type(Default::default(), Box::new(task_type));
+    sig.output = ReturnType::Type(Default::default(), Box::new(Type::Verbatim(task_type)));
 }
 
 /// The function's declared output type, `()` when there is none.
@@ -115,19 +118,21 @@ fn output_type(sig: &Signature) -> Type {
 ///         }
 ///
 /// The typed `let` gives the body its expected type (for `collect()`, `?`, `into()`), as the
-/// function's return type does. An output type containing `impl Trait` cannot be written in a
-/// `let`; the body is then left to inference. With `boxed`, `new_boxed_task` boxes the future.
+/// function's return type does. An output type containing `impl Trait` (`opaque`) cannot be
+/// written in a `let`; the body is then left to inference. With `boxed`, `new_boxed_task`
+/// boxes the future.
 fn task_body(
     krate: &syn::Path,
     name: &Ident,
-    output: &Type,
+    (output, opaque): (&Type, bool),
     block: &Block,
     boxed: bool,
     memo: Option<&Memo>,
     findings: &[Finding],
 ) -> Block {
-    let span = block.span();
-    let body = if contains_impl_trait(output) {
+    // The braces' span: `Spanned::span` would print the whole body to find it.
+    let span = block.brace_token.span.join();
+    let body = if opaque {
         quote!(#block)
     } else {
         quote_spanned! {Span::mixed_site()=>
@@ -156,12 +161,17 @@ fn task_body(
         prelude = memo.prelude.clone();
         future = memo::wrap(memo, krate, future);
     }
-    syn::parse_quote_spanned! {span=>
-        {
-            #(#warnings)*
-            #prelude
-            #krate::__private::#constructor(&::core::concat!(::core::module_path!(), #name), #future)
-        }
+    // The new body stays tokens: parsing it back into a syn tree only to print it again cost
+    // more than the rest of the expansion together (the macro runs unoptimized, as cargo
+    // builds proc-macros by default, and every token crosses the compiler's bridge).
+    let stmts = quote_spanned! {span=>
+        #(#warnings)*
+        #prelude
+        #krate::__private::#constructor(&::core::concat!(::core::module_path!(), #name), #future)
+    };
+    Block {
+        brace_token: syn::token::Brace(span),
+        stmts: vec![syn::Stmt::Expr(syn::Expr::Verbatim(stmts), None)],
     }
 }
 

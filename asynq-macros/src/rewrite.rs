@@ -1,7 +1,7 @@
 //! The body rewrite: every `.await` of the task itself awaits the yieldable form of its operand.
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
-use quote::{ToTokens, quote_spanned};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Item, Macro, Path, Token};
@@ -36,8 +36,8 @@ impl VisitMut for Awaits<'_> {
             // into asynq-core) and, again, the `.await` of its output; with equal spans rustc
             // reports it once. `identity` keeps rustc from narrowing the first report to one
             // element of a tuple, which would defeat that.
-            let base = &awaited.base;
-            let mut tokens = base.to_token_stream().into_iter();
+            let base = awaited.base.to_token_stream();
+            let mut tokens = base.clone().into_iter();
             let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
             let last = tokens.last().map_or(first, |tt| tt.span());
             let krate = respan(self.krate.to_token_stream(), first);
@@ -46,7 +46,7 @@ impl VisitMut for Awaits<'_> {
                 group.set_span(last);
                 group
             };
-            let identity = parens(base.to_token_stream());
+            let identity = parens(base);
             let identity = quote_spanned!(first=> ::core::convert::identity #identity);
             let args = parens(identity);
             let call = quote_spanned!(first=> #krate::__private::Yieldable::into_future #args);
@@ -55,7 +55,9 @@ impl VisitMut for Awaits<'_> {
             let call = parens(call);
             let dot = awaited.dot_token;
             let await_token = awaited.await_token;
-            *expr = syn::parse_quote!(#call #dot #await_token);
+            // Kept as tokens (syn prints a verbatim expression as it is): parsing them into a
+            // syn tree would only be undone when the body is printed.
+            *expr = Expr::Verbatim(quote!(#call #dot #await_token));
         }
     }
 
