@@ -51,6 +51,9 @@ def cargo(args, crate, target, env=None, toolchain=None, capture=False):
     cmd = (["cargo"] + ([f"+{toolchain}"] if toolchain else []) + args[:split] + options
            + args[split:])
     full_env = dict(os.environ, CARGO_TARGET_DIR=target, **(env or {}))
+    # Each profile builds as a user's does: incremental in debug, not in release (a
+    # CARGO_INCREMENTAL=0 set to save disk would turn the debug rebuild into a full one).
+    full_env.pop("CARGO_INCREMENTAL", None)
     result = subprocess.run(
         cmd,
         env=full_env,
