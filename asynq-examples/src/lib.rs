@@ -3,6 +3,8 @@
 //! - [`memory`]: an in-memory key-value store with `get_multi` semantics.
 //! - [`sqlite`]: SQLite sources, one `SELECT ... WHERE key IN (...)` per round.
 //! - [`memcached`]: a memcached client and sources over one or more servers, sharded by key.
+//! - [`sql_kv`]: FEED-1's key-value store over SQLite, PostgreSQL and MySQL (the sources of
+//!   `asynq-sources`), and its data sets in database servers.
 //! - [`kv`]: the shape every FEED-1 backend has (`get_multi` over string keys).
 //! - [`feed`]: the FEED-1 page (`docs/feed1.md`) as nested asynq functions, with the
 //!   hand-primed and naive baselines.
@@ -25,5 +27,6 @@ pub mod memory;
 mod offload;
 pub mod profile;
 pub mod serve;
+pub mod sql_kv;
 pub mod sqlite;
 pub mod trace;
