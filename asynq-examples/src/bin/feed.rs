@@ -4,8 +4,10 @@
 //! prints the first 200 characters of the page, then one summary line:
 //! `calls=3 keys=34000 rounds=3 out_len=420354 fnv=f4d5a1d76cc5dc31 ms=<time>`.
 //!
-//! `--backend memory|sqlite|memcached` chooses the store (SQLite by default, in a file under
-//! the target directory made on first use); `calls` counts the store's real round trips.
+//! `--backend memory|sqlite|memcached|postgres|mysql` chooses the store (SQLite by default, in
+//! a file under the target directory made on first use; PostgreSQL or MySQL/MariaDB at
+//! `--url`, the data set loaded there when missing); `calls` counts the store's real round
+//! trips.
 //! `--latency-ms N` adds a fixed delay per round trip and `--naive` renders with one round
 //! trip per key, so that the batching factor shows directly.
 //!
@@ -22,7 +24,10 @@ use asynq_core::{DataSource, Runtime};
 use asynq_examples::feed::{self, Params};
 use asynq_examples::kv::KvStore;
 use asynq_examples::memcached::{Memcached, MemcachedKv};
+use asynq_examples::memory::MemoryStore;
+use asynq_examples::sql_kv::{SqlKv, servers};
 use asynq_examples::sqlite::SqliteKv;
+use asynq_sources::{mysql, postgres};
 use clap::{CommandFactory as _, Parser, ValueEnum};
 
 /// The most questions a page may have.
@@ -58,6 +63,12 @@ struct Args {
     /// into them when missing, and keys they lose are refilled from the data set.
     #[arg(long, default_value = "127.0.0.1:11211", value_delimiter = ',')]
     servers: Vec<String>,
+    /// The database of the `postgres` and `mysql` backends (`postgres://user@host:port/db`,
+    /// `mysql://user@host:port/db`). The data set goes into its tables `asynq_feed1_kv` and
+    /// `asynq_feed1_datasets`, made when missing and loaded when the data set is not there;
+    /// tables of those names that this program did not make are left untouched.
+    #[arg(long, value_name = "URL", required_if_eq_any([("backend", "postgres"), ("backend", "mysql")]))]
+    url: Option<String>,
     /// A fixed delay added to every round trip, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -79,6 +90,10 @@ enum Backend {
     Sqlite,
     /// memcached servers, keys sharded across them.
     Memcached,
+    /// A PostgreSQL database (`--url`).
+    Postgres,
+    /// A MySQL or MariaDB database (`--url`).
+    Mysql,
 }
 
 fn main() -> ExitCode {
@@ -135,15 +150,63 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         questions: args.questions,
         answers: args.answers,
     };
+    if args.url.is_some() && !matches!(args.backend, Backend::Postgres | Backend::Mysql) {
+        return Err("--url is the database of --backend postgres or mysql".into());
+    }
+    // The database servers' drivers do their I/O on tokio: a runtime for them, whose threads
+    // run the queries while this thread renders.
+    let io = match args.backend {
+        Backend::Postgres | Backend::Mysql => Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?,
+        ),
+        _ => None,
+    };
     let latency = Duration::from_millis(args.latency_ms);
-    match args.backend {
-        Backend::Memory => render(feed::memory_store(p).with_latency(latency), p, args.naive),
+    match origin(args, p, io.as_ref())? {
+        Origin::Memory(store) => render(store.with_latency(latency), p, args.naive),
+        Origin::Sqlite(store) => render(store.with_latency(latency), p, args.naive),
+        Origin::Sql(store) => render(store.with_latency(latency), p, args.naive),
+        Origin::Memcached(store) => render(store.with_latency(latency), p, args.naive),
+    }
+}
+
+/// The store the page reads from, as the flags say, with the page's data in it.
+enum Origin {
+    Memory(MemoryStore),
+    Sqlite(SqliteKv),
+    /// PostgreSQL or MySQL.
+    Sql(SqlKv),
+    Memcached(MemcachedKv),
+}
+
+/// The store of `--backend`, the data set of `p` loaded into it when missing. `io` is the
+/// tokio runtime of the database servers' drivers (for `postgres` and `mysql`).
+fn origin(
+    args: &Args,
+    p: Params,
+    io: Option<&tokio::runtime::Runtime>,
+) -> Result<Origin, Box<dyn Error>> {
+    let url = args.url.as_deref().unwrap_or_default();
+    let loaded = |backend: &str, loaded: bool| {
+        let what = if loaded { "loaded" } else { "reused" };
+        eprintln!(
+            "feed: {what} the FEED-1 data set Q={} A={} in the {backend} database (table {})",
+            p.questions,
+            p.answers,
+            servers::KV_TABLE
+        );
+    };
+    Ok(match args.backend {
+        Backend::Memory => Origin::Memory(feed::memory_store(p)),
         Backend::Sqlite => {
             let path = args.db.clone().unwrap_or_else(|| default_db(p));
             let (store, created) = SqliteKv::open_feed(&path, p)?;
             let what = if created { "created" } else { "reused" };
             eprintln!("feed: {what} the FEED-1 data in {}", path.display());
-            render(store.with_latency(latency), p, args.naive)
+            Origin::Sqlite(store)
         }
         Backend::Memcached => {
             // The data set in memory is the origin: keys the servers lost are read from it.
@@ -154,9 +217,27 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
                 "feed: FEED-1 data on {} (loaded into {loaded} of them now)",
                 args.servers.join(",")
             );
-            render(store.with_latency(latency), p, args.naive)
+            Origin::Memcached(store)
         }
-    }
+        Backend::Postgres => {
+            let io = io.expect("a tokio runtime for the database servers");
+            let (store, now) = io.block_on(async {
+                let db = postgres::Db::connect(url).await?;
+                Ok::<_, Box<dyn Error>>(servers::open_postgres(&db, p).await?)
+            })?;
+            loaded("postgres", now);
+            Origin::Sql(store)
+        }
+        Backend::Mysql => {
+            let io = io.expect("a tokio runtime for the database servers");
+            let (store, now) = io.block_on(async {
+                let db = mysql::Db::connect(url).await?;
+                Ok::<_, Box<dyn Error>>(servers::open_mysql(&db, p).await?)
+            })?;
+            loaded("mysql", now);
+            Origin::Sql(store)
+        }
+    })
 }
 
 /// `asynq-data/feed1-qQ-aA.sqlite` in the target directory this program was built in.
