@@ -20,6 +20,7 @@ mod error;
 mod expand;
 mod guards;
 mod independence;
+mod loops;
 mod memo;
 mod misuse;
 mod names;

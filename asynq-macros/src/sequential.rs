@@ -24,7 +24,8 @@ use syn::visit::{self, Visit};
 use syn::{Block, Expr, Item, Pat};
 
 use crate::code::{code, short};
-use crate::independence::{self, Group, Iterations, LoopKind, Role, peel};
+use crate::independence::{self, Group, Role, peel};
+use crate::loops::{self, Iterations, LoopKind};
 
 /// One warning: the token it points at, the deprecated function's name, and the note.
 pub(crate) struct Finding {
@@ -85,7 +86,7 @@ impl<'ast> Visit<'ast> for Finder {
 
 impl Finder {
     fn iterations(&mut self, kind: &LoopKind<'_>, body: &Block) {
-        if let Some(iterations) = independence::iterations(kind, body) {
+        if let Some(iterations) = loops::iterations(kind, body) {
             self.0.push(loop_finding(kind, &iterations));
         }
     }
