@@ -220,6 +220,7 @@
 
 pub mod answers;
 mod any;
+mod batched;
 mod blocking;
 pub mod cache;
 mod context;
@@ -269,6 +270,7 @@ pub use crate::yieldable::{JoinMap, OptionFuture, Ready, Yieldable, ready};
 pub mod __private {
     pub use core::future::Future;
 
+    pub use crate::batched::batch_loop;
     pub use crate::diagnostics::{
         Awaited, AwaitedInAsynq, QuestionMarkOnTask, SameTask, TaskParts, TaskTried, TryOperand,
         first_arm, first_of, unboxed_task_use_asynq_boxed_to_recurse,

@@ -1,5 +1,5 @@
 //! The attribute's grammar: `#[asynq]`,
-//! `#[asynq(crate = "path", boxed, memo, allow_sequential)]`.
+//! `#[asynq(crate = "path", boxed, memo, batch, allow_sequential)]`.
 //!
 //! Each option is recorded with the span where it was written, so that a duplicate is
 //! reported on its own tokens; every mistake in the list is reported, not only the first.
@@ -14,10 +14,12 @@ mod kw {
     syn::custom_keyword!(boxed);
     syn::custom_keyword!(allow_sequential);
     syn::custom_keyword!(memo);
+    syn::custom_keyword!(batch);
 }
 
 /// The accepted options, for messages.
-const EXPECTED: &str = "expected one of: `crate = \"path\"`, `boxed`, `memo`, `allow_sequential`";
+const EXPECTED: &str =
+    "expected one of: `crate = \"path\"`, `boxed`, `memo`, `batch`, `allow_sequential`";
 
 /// Parsed options; each remembers where it was written.
 #[derive(Default)]
@@ -31,6 +33,8 @@ pub(crate) struct Args {
     pub(crate) allow_sequential: Option<((), Span)>,
     /// `memo`: calls with equal arguments share one execution per run.
     pub(crate) memo: Option<((), Span)>,
+    /// `batch`: the macro awaits independent awaits together.
+    pub(crate) batch: Option<((), Span)>,
 }
 
 impl Args {
@@ -111,6 +115,11 @@ fn parse_one(input: ParseStream<'_>, args: &mut Args) -> syn::Result<()> {
         let token: kw::memo = input.parse()?;
         no_value(input, "memo")?;
         return set(&mut args.memo, (), token.span, "memo");
+    }
+    if input.peek(kw::batch) {
+        let token: kw::batch = input.parse()?;
+        no_value(input, "batch")?;
+        return set(&mut args.batch, (), token.span, "batch");
     }
     if input.peek(kw::allow_sequential) {
         let token: kw::allow_sequential = input.parse()?;

@@ -28,6 +28,7 @@ use quote::ToTokens;
 use syn::visit::{self, Visit};
 use syn::{Block, Expr, ExprAwait, Item, Pat, Stmt};
 
+use crate::hoist;
 use crate::names::{Effects, Names, contains, exits, flatten, mentioned, mutably_borrowed};
 use crate::rewrite::mentions_await;
 
@@ -61,8 +62,20 @@ pub(crate) enum Role<'a> {
     Embedded,
 }
 
+/// What the groups are for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// The warning: awaits that, awaited together, would batch.
+    Warn,
+    /// The rewrite of `#[asynq(batch)]`: also, each operand can be evaluated at the first
+    /// member's place (`hoist`): a statement with an operand that cannot ends a group, and an
+    /// operand that mentions a name the group's other code mentions does not join it. A
+    /// statement between members may use a result (it runs after the merged await, in order).
+    Rewrite,
+}
+
 /// The groups of two or more independent awaits in `block` (not in its nested blocks).
-pub(crate) fn groups(block: &Block) -> Vec<Group<'_>> {
+pub(crate) fn groups(block: &Block, purpose: Purpose) -> Vec<Group<'_>> {
     let mut found = Vec::new();
     let mut building = Building::default();
     for (i, stmt) in block.stmts.iter().enumerate() {
@@ -72,14 +85,29 @@ pub(crate) fn groups(block: &Block) -> Vec<Group<'_>> {
                 if building.members.is_empty() {
                     continue;
                 }
-                let touches = !mentioned(stmt.to_token_stream()).is_disjoint(&building.results);
-                if touches || exits(stmt).any() {
+                let mentions = mentioned(stmt.to_token_stream());
+                // A statement that uses a result would see it before the later awaits ran:
+                // the warning takes that order as meant; the rewrite keeps the statement after
+                // the merged await, where it sees the same value.
+                let touches = !mentions.is_disjoint(&building.results);
+                if (purpose == Purpose::Warn && touches) || exits(stmt).any() {
                     building.close(&mut found);
                 } else {
                     building.between.extend(Effects::of_stmt(stmt).all());
+                    building.code.extend(mentions);
                 }
             }
             Kind::Awaiting(awaits) => {
+                let operands: Vec<&ExprAwait> = awaits.iter().map(|(a, _)| *a).collect();
+                let code = hoist::mentioned_outside(stmt, &operands);
+                let hoistable = |a: &ExprAwait| {
+                    hoist::hoistable(&a.base)
+                        && mentioned(a.base.to_token_stream()).is_disjoint(&code)
+                };
+                if purpose == Purpose::Rewrite && !operands.iter().all(|a| hoistable(a)) {
+                    building.close(&mut found);
+                    continue;
+                }
                 for (awaited, tried) in awaits {
                     let member = Member {
                         stmt: i,
@@ -87,12 +115,13 @@ pub(crate) fn groups(block: &Block) -> Vec<Group<'_>> {
                         role: role(stmt, awaited),
                         tried,
                     };
-                    if !building.admits(&member) {
+                    if !building.admits(&member, purpose) {
                         building.close(&mut found);
                     }
                     building.members.push(member);
                 }
                 building.results.extend(Effects::of_stmt(stmt).all());
+                building.code.extend(code);
                 if exits(stmt).any() {
                     building.close(&mut found);
                 }
@@ -111,10 +140,12 @@ struct Building<'a> {
     results: Names,
     /// Names bound or changed by the plain statements between members.
     between: Names,
+    /// Names mentioned by the group's code other than its operands.
+    code: Names,
 }
 
 impl<'a> Building<'a> {
-    fn admits(&self, member: &Member<'_>) -> bool {
+    fn admits(&self, member: &Member<'_>, purpose: Purpose) -> bool {
         if self.members.is_empty() {
             return true;
         }
@@ -124,6 +155,7 @@ impl<'a> Building<'a> {
         let tokens = flatten(operand.to_token_stream());
         names.is_disjoint(&self.results)
             && names.is_disjoint(&self.between)
+            && (purpose == Purpose::Warn || names.is_disjoint(&self.code))
             && self.members.iter().all(|other| {
                 let other = &other.awaited.base;
                 let other_tokens = flatten(other.to_token_stream());
@@ -138,9 +170,19 @@ impl<'a> Building<'a> {
         let members = std::mem::take(&mut self.members);
         self.results.clear();
         self.between.clear();
+        self.code.clear();
         if members.len() >= 2 {
             found.push(Group { members });
         }
+    }
+}
+
+/// The awaits of `stmt`, in the order they run, if they all run and none is inside another's
+/// operand: the awaits a group could take from it.
+pub(crate) fn unconditional_awaits(stmt: &Stmt) -> Option<Vec<&ExprAwait>> {
+    match classify(stmt) {
+        Kind::Awaiting(awaits) => Some(awaits.into_iter().map(|(a, _)| a).collect()),
+        Kind::Plain | Kind::Barrier => None,
     }
 }
 

@@ -14,11 +14,13 @@
 use proc_macro::TokenStream;
 
 mod args;
+mod batch;
 mod boxed;
 mod code;
 mod error;
 mod expand;
 mod guards;
+mod hoist;
 mod independence;
 mod loops;
 mod memo;

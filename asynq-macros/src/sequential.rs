@@ -23,8 +23,10 @@ use quote::ToTokens;
 use syn::visit::{self, Visit};
 use syn::{Block, Expr, Item, Pat};
 
+use crate::batch;
 use crate::code::{code, short};
-use crate::independence::{self, Group, Role, peel};
+use crate::hoist::hoistable;
+use crate::independence::{self, Group, Purpose, Role, peel};
 use crate::loops::{self, Iterations, LoopKind};
 
 /// One warning: the token it points at, the deprecated function's name, and the note.
@@ -35,19 +37,37 @@ pub(crate) struct Finding {
     pub(crate) message: String,
 }
 
-/// Every group of independent awaits and every loop of independent iterations in `block`.
-pub(crate) fn find(block: &Block) -> Vec<Finding> {
-    let mut finder = Finder(Vec::new());
+/// The end of a finding that `#[asynq(batch)]` would fix.
+const BATCH: &str = "; or write #[asynq(batch)] on the function, which awaits them together itself";
+
+/// Every group of independent awaits and every loop of independent iterations in `block`;
+/// with `batch` (the function has `#[asynq(batch)]`), those it does not merge.
+pub(crate) fn find(block: &Block, batch: bool) -> Vec<Finding> {
+    let mut finder = Finder {
+        found: Vec::new(),
+        batch,
+    };
     finder.visit_block(block);
-    finder.0
+    finder.found
 }
 
-struct Finder(Vec<Finding>);
+struct Finder {
+    found: Vec<Finding>,
+    /// The function has `#[asynq(batch)]`.
+    batch: bool,
+}
 
 impl<'ast> Visit<'ast> for Finder {
     fn visit_block(&mut self, block: &'ast Block) {
-        for group in independence::groups(block) {
-            self.0.push(group_finding(block, &group));
+        for group in independence::groups(block, Purpose::Warn) {
+            let mut finding = group_finding(block, &group);
+            if batch::merges(block, &group) {
+                if self.batch {
+                    continue;
+                }
+                finding.message.push_str(BATCH);
+            }
+            self.found.push(finding);
         }
         visit::visit_block(self, block);
     }
@@ -57,17 +77,17 @@ impl<'ast> Visit<'ast> for Finder {
             pat: &expr.pat,
             iterable: &expr.expr,
         };
-        self.iterations(&kind, &expr.body);
+        self.iterations(&kind, &expr.body, batch::batchable(expr).is_some());
         visit::visit_expr_for_loop(self, expr);
     }
 
     fn visit_expr_while(&mut self, expr: &'ast syn::ExprWhile) {
-        self.iterations(&LoopKind::While { cond: &expr.cond }, &expr.body);
+        self.iterations(&LoopKind::While { cond: &expr.cond }, &expr.body, false);
         visit::visit_expr_while(self, expr);
     }
 
     fn visit_expr_loop(&mut self, expr: &'ast syn::ExprLoop) {
-        self.iterations(&LoopKind::Loop, &expr.body);
+        self.iterations(&LoopKind::Loop, &expr.body, false);
         visit::visit_expr_loop(self, expr);
     }
 
@@ -85,9 +105,16 @@ impl<'ast> Visit<'ast> for Finder {
 }
 
 impl Finder {
-    fn iterations(&mut self, kind: &LoopKind<'_>, body: &Block) {
+    fn iterations(&mut self, kind: &LoopKind<'_>, body: &Block, batches: bool) {
         if let Some(iterations) = loops::iterations(kind, body) {
-            self.0.push(loop_finding(kind, &iterations));
+            let mut finding = loop_finding(kind, &iterations);
+            if batches {
+                if self.batch {
+                    return;
+                }
+                finding.message.push_str(BATCH);
+            }
+            self.found.push(finding);
         }
     }
 }
@@ -179,12 +206,15 @@ fn group_finding(block: &Block, group: &Group<'_>) -> Finding {
 fn loop_finding(kind: &LoopKind<'_>, iterations: &Iterations<'_>) -> Finding {
     let operand = short(iterations.operand);
     let suggestion = match kind {
-        LoopKind::For { pat, iterable } if iterations.mappable => format!(
-            "await all the iterations' tasks at once: `let results = {}.into_iter().map(|{}| \
+        // A closure cannot hold what returns from the function (`?`, `return`).
+        LoopKind::For { pat, iterable } if iterations.mappable && hoistable(iterations.operand) => {
+            format!(
+                "await all the iterations' tasks at once: `let results = {}.into_iter().map(|{}| \
              {operand}).collect::<Vec<_>>().await`",
-            receiver(iterable),
-            code(pat),
-        ),
+                receiver(iterable),
+                code(pat),
+            )
+        }
         _ => format!(
             "collect the iterations' tasks in the loop, `tasks.push({operand});`, await them \
              once after it, `let results = tasks.await;`, then use the results"
@@ -237,7 +267,7 @@ mod tests {
 
     fn messages(body: TokenStream) -> Vec<String> {
         let block: Block = syn::parse2(quote!({ #body })).unwrap();
-        find(&block).into_iter().map(|f| f.message).collect()
+        find(&block, false).into_iter().map(|f| f.message).collect()
     }
 
     #[test]
@@ -250,7 +280,7 @@ mod tests {
         });
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            found[0].ends_with(
+            found[0].contains(
                 "`let (a, b, c) = (f(x), g(y), h(z)).await`, then apply `?` to each result"
             ),
             "{found:?}"
@@ -288,7 +318,7 @@ mod tests {
         });
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            found[0].ends_with("`let (a, b) = (f(1), f(2)).await`"),
+            found[0].contains("`let (a, b) = (f(1), f(2)).await`"),
             "{found:?}"
         );
     }
@@ -302,7 +332,7 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
             found[0]
-                .ends_with("`let (mut v, ys) = (xs, ys).await`, and use `ys` where `ys.await` was"),
+                .contains("`let (mut v, ys) = (xs, ys).await`, and use `ys` where `ys.await` was"),
             "{found:?}"
         );
     }
@@ -329,7 +359,7 @@ mod tests {
             for uid in uids { let name = user_name(uid).await; names.push(name); }
         });
         assert_eq!(found.len(), 1);
-        assert!(found[0].ends_with(
+        assert!(found[0].contains(
             "`let results = uids.into_iter().map(|uid| user_name(uid)).collect::<Vec<_>>().await`"
         ));
         let pushed = messages(quote! { for x in xs { ys.push(f(x).await); } });
@@ -386,5 +416,19 @@ mod tests {
         ] {
             assert!(messages(body.clone()).is_empty(), "{body}");
         }
+    }
+
+    #[test]
+    fn the_batch_option_is_suggested_where_it_applies() {
+        let suggests = |body: TokenStream| messages(body)[0].ends_with(BATCH);
+        assert!(suggests(quote! { let a = f(x).await; let b = g(y).await; }));
+        assert!(suggests(quote! { for x in xs { ys.push(f(x).await); } }));
+        // `?` in an operand cannot move: the batch option leaves it where it is.
+        assert!(!suggests(
+            quote! { let a = f(x).await; let b = g(y?).await; }
+        ));
+        assert!(!suggests(
+            quote! { while i < n { names.push(f(i).await); i += 1; } }
+        ));
     }
 }
