@@ -20,6 +20,7 @@
 
 pub mod async_kv;
 pub mod feed;
+pub mod feed_naive;
 pub mod kv;
 pub mod local_memcached;
 pub mod memcached;

@@ -14,6 +14,7 @@ use asynq_examples::memory::MemoryStore;
 use clap::Parser;
 
 mod alloc;
+mod batch;
 mod deep;
 mod feed;
 mod measure;
@@ -41,7 +42,8 @@ struct Args {
     /// Repetitions of `--only`.
     #[arg(long, default_value_t = 20)]
     repeat: usize,
-    /// The tables to print, comma-separated: `feed`, `scheduler`, `deep`; all by default.
+    /// The tables to print, comma-separated: `feed`, `scheduler`, `deep`, `batch`; all by
+    /// default.
     #[arg(long, value_delimiter = ',')]
     sections: Vec<String>,
 }
@@ -102,6 +104,12 @@ fn main() -> ExitCode {
     }
     if wants("deep")
         && let Err(e) = deep::tables(args.quick)
+    {
+        eprintln!("bench: {e}");
+        return ExitCode::FAILURE;
+    }
+    if wants("batch")
+        && let Err(e) = batch::tables(args.quick)
     {
         eprintln!("bench: {e}");
         return ExitCode::FAILURE;
