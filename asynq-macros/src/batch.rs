@@ -36,7 +36,7 @@
 
 use std::collections::HashMap;
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Expr, ExprAwait, Ident, Item, Pat, Path, Stmt};
@@ -44,8 +44,8 @@ use syn::{Block, Expr, ExprAwait, Ident, Item, Pat, Path, Stmt};
 use crate::hoist::{hoistable, macro_args};
 use crate::independence::{self, Purpose, unconditional_awaits};
 use crate::loops::{self, LoopKind};
-use crate::names::mentioned;
-use crate::rewrite::respan;
+use crate::names::{mentioned, root};
+use crate::rewrite::{ends, parens_at, respan};
 
 /// Rewrites `block` so that independent awaits are awaited together.
 pub(crate) fn rewrite(krate: &Path, block: &mut Block) {
@@ -107,7 +107,7 @@ impl Batch<'_> {
             let mut bindings = Vec::new();
             let mut operands = Vec::new();
             for (awaited, operand) in members {
-                let name = self.fresh("batched", first_span(&operand));
+                let name = self.fresh("batched", ends(&operand).0);
                 names.insert(awaited, name.clone());
                 bindings.push(name.into_token_stream());
                 operands.push(self.yieldable(&operand));
@@ -129,15 +129,9 @@ impl Batch<'_> {
     fn yieldable(&self, operand: &Expr) -> TokenStream {
         // The paths on the operand's first token, the parentheses on its last: both calls span
         // exactly the operand, so that rustc reports its error once.
-        let mut tokens = operand.to_token_stream().into_iter();
-        let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
-        let last = tokens.last().map_or(first, |tt| tt.span());
+        let (first, last) = ends(operand);
         let krate = respan(self.krate.to_token_stream(), first);
-        let parens = |inner: TokenStream| {
-            let mut group = Group::new(Delimiter::Parenthesis, inner);
-            group.set_span(last);
-            group
-        };
+        let parens = |inner: TokenStream| parens_at(last, inner);
         let future = parens(operand.to_token_stream());
         let future = quote_spanned!(first=> #krate::Yieldable::into_future #future);
         let any = parens(future);
@@ -166,7 +160,7 @@ impl Batch<'_> {
     fn batch_loop(&mut self, for_loop: &syn::ExprForLoop) -> Option<Vec<Stmt>> {
         let (awaited, bindings) = batchable(for_loop)?;
         let operand = &*awaited.base;
-        let at = first_span(operand);
+        let at = ends(operand).0;
         let results = self.fresh("results", at);
         let kept = self.fresh("kept", at);
         let result = self.fresh("result", at);
@@ -304,14 +298,6 @@ fn address(awaited: &ExprAwait) -> usize {
     std::ptr::from_ref(awaited) as usize
 }
 
-fn first_span(tokens: &impl ToTokens) -> Span {
-    tokens
-        .to_token_stream()
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |tt| tt.span())
-}
-
 /// The names a `for` pattern binds, each with whether it is `mut`; `None` if one binds by
 /// reference (`ref x`) or with a subpattern (`x @ ..`).
 fn by_value_bindings(pat: &Pat) -> Option<Vec<(Ident, bool)>> {
@@ -348,8 +334,7 @@ fn borrows(operand: &Expr, bindings: &[(Ident, bool)]) -> bool {
     }
     impl Borrows<'_> {
         fn is_binding(&self, expr: &Expr) -> bool {
-            let root = root_name(expr);
-            root.is_some_and(|root| self.bindings.iter().any(|(b, _)| b == root))
+            root(expr).is_some_and(|root| self.bindings.iter().any(|(b, _)| *b == root))
         }
     }
     impl<'ast> syn::visit::Visit<'ast> for Borrows<'_> {
@@ -395,19 +380,6 @@ fn borrows(operand: &Expr, bindings: &[(Ident, bool)]) -> bool {
 fn is_batch_loop(func: &Expr) -> bool {
     matches!(func, Expr::Path(path)
         if path.path.segments.last().is_some_and(|s| s.ident == "batch_loop"))
-}
-
-/// The variable a place expression starts from: `x` for `x`, `x.a`, `x[i]`, `*x`.
-fn root_name(expr: &Expr) -> Option<&Ident> {
-    match expr {
-        Expr::Path(path) => path.path.get_ident(),
-        Expr::Field(field) => root_name(&field.base),
-        Expr::Index(index) => root_name(&index.expr),
-        Expr::Unary(unary) => root_name(&unary.expr),
-        Expr::Paren(inner) => root_name(&inner.expr),
-        Expr::MethodCall(call) => root_name(&call.receiver),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -213,7 +213,7 @@ impl<'ast> Visit<'ast> for Finder {
 
 /// The variable a place expression starts from: `v` for `v`, `v.field`, `v[i]`, `*v`,
 /// `v.method()`; nothing for other expressions.
-fn root(expr: &Expr) -> Option<String> {
+pub(crate) fn root(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Path(path) => path.path.get_ident().map(|i| i.to_string()),
         Expr::Field(field) => root(&field.base),

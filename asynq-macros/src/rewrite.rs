@@ -37,15 +37,9 @@ impl VisitMut for Awaits<'_> {
             // reports it once. `identity` keeps rustc from narrowing the first report to one
             // element of a tuple, which would defeat that.
             let base = awaited.base.to_token_stream();
-            let mut tokens = base.clone().into_iter();
-            let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
-            let last = tokens.last().map_or(first, |tt| tt.span());
+            let (first, last) = ends(&base);
             let krate = respan(self.krate.to_token_stream(), first);
-            let parens = |inner: TokenStream| {
-                let mut group = Group::new(Delimiter::Parenthesis, inner);
-                group.set_span(last);
-                group
-            };
+            let parens = |inner: TokenStream| parens_at(last, inner);
             let identity = parens(base);
             let identity = quote_spanned!(first=> ::core::convert::identity #identity);
             let args = parens(identity);
@@ -80,6 +74,21 @@ impl VisitMut for Awaits<'_> {
             mac.tokens = args.into_token_stream();
         }
     }
+}
+
+/// The spans of the first and the last token of `tokens` (the call site's if there are none).
+pub(crate) fn ends(tokens: &impl ToTokens) -> (Span, Span) {
+    let mut tokens = tokens.to_token_stream().into_iter();
+    let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
+    let last = tokens.last().map_or(first, |tt| tt.span());
+    (first, last)
+}
+
+/// `(inner)`, the parentheses spanned at `span`.
+pub(crate) fn parens_at(span: Span, inner: TokenStream) -> Group {
+    let mut group = Group::new(Delimiter::Parenthesis, inner);
+    group.set_span(span);
+    group
 }
 
 /// `tokens` with every span, at any depth, set to `span`.

@@ -19,7 +19,6 @@
 //! Silence it for one function with `#[asynq(allow_sequential)]`.
 
 use proc_macro2::Span;
-use quote::ToTokens;
 use syn::visit::{self, Visit};
 use syn::{Block, Expr, Item, Pat};
 
@@ -28,6 +27,7 @@ use crate::code::{code, short};
 use crate::hoist::hoistable;
 use crate::independence::{self, Group, Purpose, Role, peel};
 use crate::loops::{self, Iterations, LoopKind};
+use crate::rewrite::ends;
 
 /// One warning: the token it points at, the deprecated function's name, and the note.
 pub(crate) struct Finding {
@@ -189,9 +189,9 @@ fn group_finding(block: &Block, group: &Group<'_>) -> Finding {
     };
     // A group in one statement points at its first operand, others at their first statement.
     let span = if group.in_one_statement() {
-        first_span(&first.awaited.base)
+        ends(&first.awaited.base).0
     } else {
-        first_span(&block.stmts[first.stmt])
+        ends(&block.stmts[first.stmt]).0
     };
     Finding {
         span,
@@ -226,7 +226,7 @@ fn loop_finding(kind: &LoopKind<'_>, iterations: &Iterations<'_>) -> Finding {
         LoopKind::Loop => "this `loop`",
     };
     Finding {
-        span: first_span(iterations.stmt),
+        span: ends(iterations.stmt).0,
         name: "iterations_are_independent",
         message: format!(
             "{what} awaits `{operand}` once per iteration, so each iteration waits for a round \
@@ -249,14 +249,6 @@ fn receiver(iterable: &Expr) -> String {
         | Expr::Tuple(_) => short(iterable),
         _ => format!("({})", short(iterable)),
     }
-}
-
-fn first_span(tokens: &impl ToTokens) -> Span {
-    tokens
-        .to_token_stream()
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |tt| tt.span())
 }
 
 #[cfg(test)]
