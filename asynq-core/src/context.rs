@@ -15,30 +15,14 @@ use std::thread::ThreadId;
 
 use futures::task::AtomicWaker;
 
-use crate::detached::Detached;
+use crate::diagnosis::Diagnosis;
 use crate::frames::Frames;
-use crate::nodes::{LAZY, NONE, ROOT};
-pub(crate) use crate::nodes::{Nodes, Waiter, Waiters};
+use crate::nodes::{LazyWaiter, NONE, ROOT, node_of};
+pub(crate) use crate::nodes::{Nodes, Waiter};
+use crate::roots::Detached;
 use crate::source::DataSource;
 use crate::source_state::{ErasedSource, ErasedState, SourceState};
 use crate::stats::RunCounters;
-
-/// The waiter of the node being polled, not made yet: [`LazyWaiter::get`] makes the node if
-/// the polled future has none (see [`RunState::current_node`]).
-pub(crate) struct LazyWaiter<'a> {
-    nodes: &'a mut Nodes,
-    current: &'a mut u32,
-    lazy: (u32, u32),
-}
-
-impl LazyWaiter<'_> {
-    /// The waiter, the node made now if needed.
-    #[inline]
-    pub(crate) fn get(self) -> Waiter {
-        let node = node_of(self.nodes, self.current, self.lazy);
-        self.nodes.waiter(node)
-    }
-}
 
 /// Everything a run knows while it polls its tasks.
 pub(crate) struct RunState {
@@ -55,7 +39,7 @@ pub(crate) struct RunState {
     /// Set while describing a stall: tasks record where they wait.
     pub(crate) diagnose: Option<Diagnosis>,
     /// Executions of `#[asynq(memo)]` functions in this run.
-    pub(crate) memos: crate::memo::Memos,
+    pub(crate) memos: crate::memos::Memos,
     /// Per-function figures, when the runtime collects them.
     pub(crate) profile: Option<crate::stats::Profiler>,
     /// Tasks resume as soon as their keys are answered, while other calls are in flight.
@@ -94,93 +78,6 @@ impl SourceSlot {
     }
 }
 
-/// What a stalled run's last pass recorded.
-#[derive(Debug, Default)]
-pub(crate) struct Diagnosis {
-    /// The asynq functions being polled, outermost first: for a boxed task polled by the
-    /// scheduler, the boxed tasks above it (a long chain shortened, `...` in its middle).
-    pub(crate) stack: Vec<&'static str>,
-    /// Innermost waiting tasks, each as its path from the root and what it waits on:
-    /// `page > profile > stuck: waits on ...`.
-    pub(crate) waiting: Vec<String>,
-    /// Length of `waiting` when each frame of `stack` was entered.
-    pub(crate) marks: Vec<usize>,
-    /// What the innermost task polled last waits on, said by the future it awaits.
-    pub(crate) note: Option<String>,
-}
-
-impl Diagnosis {
-    /// A task starts a poll.
-    pub(crate) fn enter(&mut self, task: &'static str) {
-        self.stack.push(task);
-        self.marks.push(self.waiting.len());
-        self.note = None;
-    }
-
-    /// What the task being polled waits on (a fetch, a memoized call).
-    pub(crate) fn waits_on(&mut self, what: String) {
-        self.note = Some(what);
-    }
-
-    /// The task being polled waits on a boxed task, which is polled on its own and records
-    /// what it waits on itself: nothing to record here.
-    pub(crate) fn waits_on_detached(&mut self) {
-        if let Some(mark) = self.marks.last_mut() {
-            *mark = usize::MAX;
-        }
-    }
-
-    /// The scheduler starts polling a boxed task, `path` the boxed tasks above it and itself
-    /// (`hidden` more left out of its middle).
-    pub(crate) fn enter_root(&mut self, path: Vec<&'static str>, hidden: usize) {
-        self.stack.clear();
-        self.marks.clear();
-        let keep = path.len() / 2;
-        for (i, name) in path.into_iter().enumerate() {
-            if hidden > 0 && i == keep {
-                self.stack.push("...");
-            }
-            self.stack.push(name);
-        }
-        // The boxed task's own frame: the last pushed, entered as `enter` would.
-        let own = self.stack.pop().unwrap_or("<boxed>");
-        self.enter(own);
-    }
-
-    /// The scheduler's poll of a boxed task ends.
-    pub(crate) fn exit_root(&mut self, pending: bool) {
-        self.exit(pending);
-        self.stack.clear();
-        self.marks.clear();
-    }
-
-    /// The task polled last ends its poll; record it if it waits and nothing inside it did
-    /// (nor delegated it to a boxed task).
-    pub(crate) fn exit(&mut self, pending: bool) {
-        let mark = self.marks.pop().unwrap_or(0);
-        if mark == usize::MAX {
-            // Waits on a boxed task: propagate, so the tasks around it do not record either.
-            if let Some(outer) = self.marks.last_mut() {
-                *outer = usize::MAX;
-            }
-        } else if pending && self.waiting.len() == mark {
-            let path: Vec<&str> = self
-                .stack
-                .iter()
-                .map(|t| t.rsplit("::").next().unwrap_or(t))
-                .collect();
-            let note = self.note.take().unwrap_or_else(|| {
-                "waits on a future that is neither an asynq task nor a fetch, so nothing \
-                 will wake it"
-                    .to_owned()
-            });
-            self.waiting.push(format!("{}: {note}", path.join(" > ")));
-        }
-        self.note = None;
-        self.stack.pop();
-    }
-}
-
 impl RunState {
     pub(crate) fn new(sources: Vec<SourceSlot>) -> Self {
         RunState {
@@ -191,7 +88,7 @@ impl RunState {
             sources,
             counters: RunCounters::default(),
             diagnose: None,
-            memos: crate::memo::Memos::default(),
+            memos: crate::memos::Memos::default(),
             profile: None,
             eager: false,
             detached: Detached::new(),
@@ -206,15 +103,6 @@ impl RunState {
     pub(crate) fn current_waiter(&mut self) -> Waiter {
         let node = self.current_node();
         self.nodes.waiter(node)
-    }
-
-    /// The future being polled waits in `node` under a foreign combinator, whose `waker` must
-    /// be woken with the node (nothing to do for the run's own waker).
-    #[inline]
-    pub(crate) fn attach_foreign(&mut self, node: u32, waker: &std::task::Waker) {
-        if !crate::waker::is_inline(waker) {
-            self.nodes.attach(node, waker);
-        }
     }
 
     /// From now on this run may only be polled on this thread (it holds a `!Send` boxed
@@ -235,13 +123,8 @@ impl RunState {
         &mut self,
         index: usize,
     ) -> (&mut SourceState<S>, &mut Nodes) {
-        let RunState {
-            sources,
-            nodes,
-            eager,
-            ..
-        } = self;
-        (source_state_in(sources, index, *eager), nodes)
+        let RunState { sources, nodes, .. } = self;
+        (source_state_in(sources, index), nodes)
     }
 
     /// The run's state of source `S`, registered at `index`, with the waiter of the node being
@@ -253,7 +136,6 @@ impl RunState {
         let RunState {
             sources,
             nodes,
-            eager,
             current,
             lazy,
             ..
@@ -263,12 +145,12 @@ impl RunState {
             current,
             lazy: *lazy,
         };
-        (source_state_in(sources, index, *eager), waiter)
+        (source_state_in(sources, index), waiter)
     }
 
     /// The run's memoized executions, with the waiter of the node being polled, to be made
     /// only if the call has to wait.
-    pub(crate) fn memos_and_waiter(&mut self) -> (&mut crate::memo::Memos, LazyWaiter<'_>) {
+    pub(crate) fn memos_and_waiter(&mut self) -> (&mut crate::memos::Memos, LazyWaiter<'_>) {
         let RunState {
             memos,
             nodes,
@@ -297,27 +179,13 @@ impl RunState {
 }
 
 /// The state of the source registered at `index`, made on the run's first request to it.
-fn source_state_in<S: DataSource>(
-    sources: &mut [SourceSlot],
-    index: usize,
-    eager: bool,
-) -> &mut SourceState<S> {
+fn source_state_in<S: DataSource>(sources: &mut [SourceSlot], index: usize) -> &mut SourceState<S> {
     let slot = &mut sources[index];
     slot.state
-        .get_or_insert_with(|| slot.source.new_state(index, eager))
+        .get_or_insert_with(|| slot.source.new_state(index))
         .as_any_mut()
         .downcast_mut()
         .expect("a source's run state has the source's type")
-}
-
-/// The node `current` names, made now (child `lazy` of its join) if it is [`LAZY`].
-#[inline]
-fn node_of(nodes: &mut Nodes, current: &mut u32, lazy: (u32, u32)) -> u32 {
-    if *current == LAZY {
-        let (parent, slot) = lazy;
-        *current = nodes.alloc(parent, slot);
-    }
-    *current
 }
 
 impl std::fmt::Debug for RunState {

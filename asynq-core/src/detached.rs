@@ -38,7 +38,9 @@ use std::task::{Context, Poll};
 
 use crate::context::{self, RunLink, RunState, with_ctx};
 use crate::frames::Frames;
-use crate::nodes::{NONE, Nodes, Waiter};
+use crate::nodes::NONE;
+
+use crate::roots::{ErasedBody, Removed};
 
 /// What a boxed task's cell holds.
 enum State<F: Future> {
@@ -64,26 +66,29 @@ pub(crate) struct Header {
     link: Option<Arc<RunLink>>,
 }
 
-/// A cell as the run sees it: output type and lifetime erased.
-pub(crate) trait ErasedBody {
+/// A cell with its header, output type erased: what a handle tells the run, and unregisters.
+pub(crate) trait Registered: ErasedBody {
     fn header(&mut self) -> &mut Header;
-    /// Poll the body once; when it finishes, keep its output and drop the body. True once done.
-    fn poll_body(&mut self, cx: &mut Context<'_>) -> bool;
-    /// Drop the body in place, unfinished (its task is cancelled).
-    fn drop_body(&mut self);
 }
 
 /// A cell as its handle sees it.
-pub(crate) trait Body<T>: ErasedBody {
+pub(crate) trait Body<T>: Registered {
     /// The output, once the body has finished; `None` before (and after it was taken).
     fn take_output(&mut self) -> Option<T>;
     /// Neither running nor holding an output: taken, or cancelled.
     fn is_empty(&self) -> bool;
 }
 
-impl<F: Future> ErasedBody for Cell<F> {
+impl<F: Future> Registered for Cell<F> {
     fn header(&mut self) -> &mut Header {
         &mut self.header
+    }
+}
+
+impl<F: Future> ErasedBody for Cell<F> {
+    fn unregister(&mut self) {
+        self.header.entry = NONE;
+        self.header.link = None;
     }
 
     fn poll_body(&mut self, cx: &mut Context<'_>) -> bool {
@@ -132,16 +137,16 @@ struct Handle<B: ?Sized> {
     cell: NonNull<B>,
     /// The same cell as the run sees it, with its lifetime erased: the run holds it only while
     /// the cell is registered, and `Drop` unregisters it before the cell is freed.
-    erased: NonNull<dyn ErasedBody>,
+    erased: NonNull<dyn Registered>,
 }
 
 impl<B: ?Sized> Handle<B> {
     /// Take ownership of `cell`, made by `Box::into_raw`; `erased` points to the same cell.
-    fn new(cell: NonNull<B>, erased: NonNull<dyn ErasedBody + '_>) -> Self {
+    fn new(cell: NonNull<B>, erased: NonNull<dyn Registered + '_>) -> Self {
         // SAFETY: only the lifetime of the trait object changes (same layout); see `erased`
         // for why the run never uses it past the cell's life.
         let erased = unsafe {
-            std::mem::transmute::<NonNull<dyn ErasedBody + '_>, NonNull<dyn ErasedBody>>(erased)
+            std::mem::transmute::<NonNull<dyn Registered + '_>, NonNull<dyn Registered>>(erased)
         };
         Handle { cell, erased }
     }
@@ -159,7 +164,7 @@ impl<B: ?Sized> Handle<B> {
         }
         assert!(!cell.is_empty(), "a boxed task polled after it completed");
         let header = cell.header();
-        let erased = self.erased;
+        let erased: NonNull<dyn ErasedBody> = self.erased;
         if header.entry == NONE {
             let waker = cx.waker();
             match with_ctx(|run| register(run, header, erased, local, waker)) {
@@ -182,7 +187,7 @@ impl<B: ?Sized> Handle<B> {
                 diagnosis.waits_on_detached();
             }
             let node = run.current_node();
-            run.attach_foreign(node, cx.waker());
+            crate::waker::attach(run, node, cx.waker());
         })
         .expect("a boxed task polled outside the asynq run it belongs to");
         Poll::Pending
@@ -214,7 +219,7 @@ fn register(
     waker: &std::task::Waker,
 ) {
     let awaiter = run.current_waiter();
-    run.attach_foreign(run.current, waker);
+    crate::waker::attach(run, run.current, waker);
     let parent = run.current_entry;
     let frames = run.frames.clone();
     if local {
@@ -224,7 +229,9 @@ fn register(
         .detached
         .insert(body, header.name, awaiter, frames, parent);
     let node = run.nodes.alloc(NONE, entry);
-    run.detached.entries[entry as usize].node = node;
+    if let Some(e) = run.detached.entry(entry) {
+        e.node = node;
+    }
     run.nodes.wake(run.nodes.waiter(node));
     header.entry = entry;
     header.link = Some(Arc::clone(&run.link));
@@ -275,185 +282,6 @@ fn cancel_in_run(top: u32) {
     }
 }
 
-/// One registered body in a run's arena.
-struct Entry {
-    /// The cell; `None` on the free list.
-    body: Option<NonNull<dyn ErasedBody>>,
-    /// Its root node.
-    node: u32,
-    /// The node of the future awaiting it, woken when it finishes.
-    awaiter: Waiter,
-    /// The scoped values and hooks in force where it was first awaited.
-    frames: Frames,
-    name: &'static str,
-    /// Counted as a started task yet.
-    started: bool,
-    /// The entry it was registered from ([`NONE`]: the run's root task), and its place among
-    /// that entry's children (the next free entry, on the free list).
-    parent: u32,
-    first_child: u32,
-    next_sibling: u32,
-    prev_sibling: u32,
-}
-
-/// What [`Detached::remove`] gives back.
-struct Removed {
-    body: NonNull<dyn ErasedBody>,
-    parent: u32,
-    frames: Frames,
-}
-
-/// The bodies registered in one run.
-#[derive(Default)]
-pub(crate) struct Detached {
-    entries: Vec<Entry>,
-    free: u32,
-    live: usize,
-}
-
-impl std::fmt::Debug for Detached {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detached")
-            .field("live", &self.live)
-            .finish()
-    }
-}
-
-// SAFETY: the bodies are owned by handles inside the run's root future and are only touched
-// while the run is polled, or dropped, on the thread doing it, or under the run's lock (see
-// the module docs). A run holding `!Send` bodies (`LocalBoxFuture`) is `!Send` through its
-// root future; one whose `!Send` body came from elsewhere is pinned to its thread
-// (`RunState::pin_to_thread`).
-unsafe impl Send for Detached {}
-
-impl Detached {
-    pub(crate) fn new() -> Self {
-        Detached {
-            entries: Vec::new(),
-            free: NONE,
-            live: 0,
-        }
-    }
-
-    fn insert(
-        &mut self,
-        body: NonNull<dyn ErasedBody>,
-        name: &'static str,
-        awaiter: Waiter,
-        frames: Frames,
-        parent: u32,
-    ) -> u32 {
-        let entry = Entry {
-            body: Some(body),
-            node: NONE,
-            awaiter,
-            frames,
-            name,
-            started: false,
-            parent,
-            first_child: NONE,
-            next_sibling: NONE,
-            prev_sibling: NONE,
-        };
-        let id = if self.free != NONE {
-            let id = self.free;
-            self.free = self.entries[id as usize].parent;
-            self.entries[id as usize] = entry;
-            id
-        } else {
-            let id = u32::try_from(self.entries.len())
-                .ok()
-                .filter(|&id| id < NONE - 4)
-                .expect("more than 2^32 - 5 boxed tasks waiting at once in one run");
-            self.entries.push(entry);
-            id
-        };
-        self.live += 1;
-        if parent != NONE {
-            let first = std::mem::replace(&mut self.entries[parent as usize].first_child, id);
-            self.entries[id as usize].next_sibling = first;
-            if first != NONE {
-                self.entries[first as usize].prev_sibling = id;
-            }
-        }
-        id
-    }
-
-    fn first_child(&self, id: u32) -> Option<u32> {
-        let child = self.entries.get(id as usize)?.first_child;
-        (child != NONE).then_some(child)
-    }
-
-    /// Take entry `id` out (its node freed, its cell marked unregistered); `None` if it is not
-    /// registered.
-    fn remove(&mut self, id: u32, nodes: &mut Nodes) -> Option<Removed> {
-        let entry = self.entries.get_mut(id as usize)?;
-        let mut body = entry.body.take()?;
-        let (parent, prev, next) = (entry.parent, entry.prev_sibling, entry.next_sibling);
-        let frames = std::mem::take(&mut entry.frames);
-        nodes.free(entry.node);
-        entry.parent = self.free;
-        self.free = id;
-        self.live -= 1;
-        if prev != NONE {
-            self.entries[prev as usize].next_sibling = next;
-        } else if parent != NONE {
-            self.entries[parent as usize].first_child = next;
-        }
-        if next != NONE {
-            self.entries[next as usize].prev_sibling = prev;
-        }
-        // The children of a finished body are all finished; those of a cancelled one are
-        // removed first. Any left (a body registered from inside another one but owned
-        // elsewhere) become children of the run's root task.
-        let mut child = std::mem::replace(&mut self.entries[id as usize].first_child, NONE);
-        while child != NONE {
-            let c = &mut self.entries[child as usize];
-            c.parent = NONE;
-            c.prev_sibling = NONE;
-            child = std::mem::replace(&mut c.next_sibling, NONE);
-        }
-        // SAFETY: the body is registered until now, so its cell is alive, and no reference to
-        // it is held (its handle is not being polled while the run updates the arena).
-        let header = unsafe { body.as_mut() }.header();
-        header.entry = NONE;
-        header.link = None;
-        Some(Removed {
-            body,
-            parent,
-            frames,
-        })
-    }
-
-    /// Every entry registered from the run's root task (for dropping a run innermost first).
-    pub(crate) fn top_level(&self) -> Vec<u32> {
-        (0..self.entries.len() as u32)
-            .filter(|&id| {
-                let e = &self.entries[id as usize];
-                e.body.is_some() && e.parent == NONE
-            })
-            .collect()
-    }
-
-    /// The names of the entries above `id`, outermost first, at most `limit` of each end.
-    pub(crate) fn path(&self, id: u32, limit: usize) -> (Vec<&'static str>, usize) {
-        let mut names = Vec::new();
-        let mut current = id;
-        while let Some(entry) = self.entries.get(current as usize)
-            && entry.body.is_some()
-        {
-            names.push(entry.name);
-            current = entry.parent;
-        }
-        names.reverse();
-        let hidden = names.len().saturating_sub(2 * limit);
-        if hidden > 0 {
-            names.drain(limit..names.len() - limit);
-        }
-        (names, hidden)
-    }
-}
-
 /// Drop every registered body of the run, innermost first (the run is being dropped).
 pub(crate) fn cancel_all() {
     let top = with_ctx(|run| run.detached.top_level()).unwrap_or_default();
@@ -466,8 +294,7 @@ pub(crate) fn cancel_all() {
 
 /// [`cancel_in_run`], dropping `top`'s body too.
 fn cancel_in_run_with_top(top: u32) {
-    let body =
-        with_ctx(|run| run.detached.entries.get(top as usize).and_then(|e| e.body)).flatten();
+    let body = with_ctx(|run| run.detached.entry(top).and_then(|e| e.body)).flatten();
     cancel_in_run(top);
     if let Some(body) = body {
         // SAFETY: unregistered just now and not freed: its handle frees it, later, when the
@@ -487,7 +314,7 @@ pub(crate) struct Polling {
 /// Prepare the poll of the body of root node `node`, entry `id`: the run's bookkeeping, as
 /// [`TaskFuture`](crate::TaskFuture) does for inline tasks.
 pub(crate) fn begin(run: &mut RunState, node: u32, id: u32) -> Option<Polling> {
-    let entry = run.detached.entries.get_mut(id as usize)?;
+    let entry = run.detached.entry(id)?;
     let body = entry.body?;
     let (name, first) = (entry.name, !std::mem::replace(&mut entry.started, true));
     let frames = entry.frames.clone();
@@ -538,11 +365,13 @@ pub(crate) fn end(run: &mut RunState, id: u32, polling: Polling, finished: bool)
     let left = std::mem::replace(&mut run.frames, outer);
     let mut removed = Frames::default();
     if finished {
-        let awaiter = run.detached.entries[id as usize].awaiter;
+        let awaiter = run.detached.entry(id).map(|e| e.awaiter);
         if let Some(r) = run.detached.remove(id, &mut run.nodes) {
             removed = r.frames;
         }
-        run.nodes.wake(awaiter);
+        if let Some(awaiter) = awaiter {
+            run.nodes.wake(awaiter);
+        }
     }
     drop(frames);
     [left, removed]

@@ -190,21 +190,27 @@ mod tests {
     use super::*;
 
     thread_local! {
-        static A: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
-        static B: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+        static SLOT_A: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+        static SLOT_B: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
     }
 
-    struct Value(&'static std::thread::LocalKey<Cell<*const ()>>, usize);
+    /// A key: a `static`, whose address identifies it (as a `ScopedKey` is).
+    struct Key(&'static std::thread::LocalKey<Cell<*const ()>>);
+    static A: Key = Key(&SLOT_A);
+    static B: Key = Key(&SLOT_B);
+
+    struct Value(&'static Key, usize);
     impl ValueFrame for Value {
         fn key(&self) -> *const () {
             std::ptr::from_ref(self.0).cast()
         }
         fn enter(&self) -> *const () {
-            self.0
+            (self.0)
+                .0
                 .with(|c| c.replace(std::ptr::without_provenance(self.1)))
         }
         fn exit(&self, previous: *const ()) {
-            self.0.with(|c| c.set(previous));
+            (self.0).0.with(|c| c.set(previous));
         }
     }
 
@@ -218,8 +224,8 @@ mod tests {
         }
     }
 
-    fn read(key: &'static std::thread::LocalKey<Cell<*const ()>>) -> usize {
-        key.with(|c| c.get().addr())
+    fn read(key: &'static Key) -> usize {
+        key.0.with(|c| c.get().addr())
     }
 
     #[test]

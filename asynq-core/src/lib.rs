@@ -225,14 +225,18 @@ mod blocking;
 pub mod cache;
 mod context;
 mod detached;
+mod diagnosis;
 mod diagnostics;
 mod error;
+mod fetch;
 mod frames;
 mod join;
 mod memo;
+mod memos;
 mod mock;
 mod nodes;
 mod output;
+mod roots;
 mod runtime;
 mod scoped;
 mod source;
@@ -250,7 +254,7 @@ pub use crate::detached::{BoxFuture, LocalBoxFuture};
 pub use crate::error::{Error, SourceError};
 pub use crate::join::{
     Join1, Join2, Join3, Join4, Join5, Join6, Join7, Join8, Join9, Join10, Join11, Join12, JoinAll,
-    JoinArray,
+    JoinArray, JoinMap, OptionFuture,
 };
 pub use crate::memo::{MemoFailure, MemoKey, MemoOutput};
 pub use crate::mock::Mock;
@@ -263,7 +267,7 @@ pub use crate::source::{DataSource, FetchTimeout, Load};
 pub use crate::stats::{FunctionStats, RoundSourceStats, RoundStats, SourceStats, Stats};
 pub use crate::task::{Task, TaskFuture};
 pub use crate::tools::try_all;
-pub use crate::yieldable::{JoinMap, OptionFuture, Ready, Yieldable, ready};
+pub use crate::yieldable::{Ready, Yieldable, ready};
 
 // Not public API: what `#[asynq]` expansions name.
 #[doc(hidden)]

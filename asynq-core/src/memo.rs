@@ -19,121 +19,18 @@
 //! specialization ([`FailureByTrait`], [`FailureNever`]), so that any output type may still be
 //! memoized.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::context::{Waiters, with_ctx};
+use crate::context::with_ctx;
 
-/// The memo tables of one run, one per memoized function (and instantiation).
-///
-/// Keys and outputs are type-erased where the expansion checks them ([`check_key`],
-/// [`check_output`]): the shared-execution future itself then carries no trait bounds, so a
-/// type that cannot be a key is reported once, on the argument, and nowhere else.
-#[derive(Default)]
-pub(crate) struct Memos {
-    tables: HashMap<TypeId, HashMap<Vec<ErasedKey>, Entry>>,
-    /// The outputs of failed executions that calls waited on, by execution, with how many of
-    /// those calls have yet to take theirs. A failure is gone from `tables` at once: the next
-    /// call runs the body again.
-    failed: HashMap<u64, (Box<dyn Any + Send>, usize)>,
-    /// The number of the next execution.
-    executions: u64,
-}
-
-impl fmt::Debug for Memos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Memos")
-            .field("functions", &self.tables.len())
-            .finish()
-    }
-}
-
-enum Entry {
-    Running { execution: u64, waiters: Waiters },
-    Done(Box<dyn Any + Send>),
-}
-
-/// One argument of a memoized call, type-erased: hashed, compared and cloned through its own
-/// implementations.
-#[doc(hidden)]
-pub struct ErasedKey(Box<dyn DynKey>);
-
-trait DynKey: Send + 'static {
-    fn as_any(&self) -> &dyn Any;
-    fn hash_into(&self, state: &mut dyn Hasher);
-    fn eq_key(&self, other: &dyn DynKey) -> bool;
-    fn clone_key(&self) -> Box<dyn DynKey>;
-}
-
-impl<K: MemoKey> DynKey for K {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn hash_into(&self, mut state: &mut dyn Hasher) {
-        TypeId::of::<K>().hash(&mut state);
-        self.hash(&mut state);
-    }
-    fn eq_key(&self, other: &dyn DynKey) -> bool {
-        other.as_any().downcast_ref::<K>() == Some(self)
-    }
-    fn clone_key(&self) -> Box<dyn DynKey> {
-        Box::new(self.clone())
-    }
-}
-
-impl Hash for ErasedKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash_into(state);
-    }
-}
-
-impl PartialEq for ErasedKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.eq_key(&*other.0)
-    }
-}
-
-impl Eq for ErasedKey {}
-
-impl Clone for ErasedKey {
-    fn clone(&self) -> Self {
-        ErasedKey(self.0.clone_key())
-    }
-}
-
-impl fmt::Debug for ErasedKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ErasedKey")
-    }
-}
-
-/// How to share a memoized function's output: store a clone, clone it back out, and tell
-/// a failure (which is not kept).
-#[doc(hidden)]
-pub struct Shareable<T> {
-    store: fn(&T) -> Box<dyn Any + Send>,
-    load: fn(&(dyn Any + Send)) -> T,
-    failed: fn(&T) -> bool,
-}
-
-impl<T> Shareable<T> {
-    /// The same, with `failed` telling which outputs are failures.
-    pub fn failures(self, failed: fn(&T) -> bool) -> Self {
-        Shareable { failed, ..self }
-    }
-}
-
-impl<T> fmt::Debug for Shareable<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Shareable")
-    }
-}
+use crate::memos::Found;
+pub(crate) use crate::memos::{ErasedKey, Shareable};
 
 /// The arguments of a memoized function, as its memo key.
 #[diagnostic::on_unimplemented(
@@ -300,64 +197,6 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// What a new call found in its function's table.
-enum Found<T> {
-    /// The output of a finished execution.
-    Done(T),
-    /// An execution under way: the call waits for it.
-    Running(u64),
-}
-
-impl Memos {
-    /// The execution of `key` finished with `output`: keep it for later calls, unless it is a
-    /// failure (then only the calls that waited on it get it). Returns those calls.
-    fn finish<T>(
-        &mut self,
-        id: TypeId,
-        key: Vec<ErasedKey>,
-        output: &T,
-        share: &Shareable<T>,
-    ) -> Waiters {
-        let table = self.tables.entry(id).or_default();
-        if (share.failed)(output) {
-            let Some(Entry::Running { execution, waiters }) = table.remove(&key) else {
-                return Waiters::new();
-            };
-            if !waiters.is_empty() {
-                let stored = (share.store)(output);
-                self.failed.insert(execution, (stored, waiters.len()));
-            }
-            return waiters;
-        }
-        match table.insert(key, Entry::Done((share.store)(output))) {
-            Some(Entry::Running { waiters, .. }) => waiters,
-            _ => Waiters::new(),
-        }
-    }
-
-    /// The output of `execution` of `key`, for a call that waited on it, once it finished.
-    fn take_output<T>(
-        &mut self,
-        id: TypeId,
-        key: &[ErasedKey],
-        execution: u64,
-        share: &Shareable<T>,
-    ) -> Option<T> {
-        if let Some((output, readers)) = self.failed.get_mut(&execution) {
-            let output = (share.load)(&**output);
-            *readers -= 1;
-            if *readers == 0 {
-                self.failed.remove(&execution);
-            }
-            return Some(output);
-        }
-        match self.tables.get(&id)?.get(key)? {
-            Entry::Done(output) => Some((share.load)(&**output)),
-            Entry::Running { .. } => None,
-        }
-    }
-}
-
 impl<Id, F: Future> fmt::Debug for Memo<Id, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Memo")
@@ -383,23 +222,8 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                     // Calls under different scoped values do not share an execution: the
                     // values in force are part of the key.
                     key.push(check_key(&run.frames.values_key()));
-                    // The waiter (and the node it needs) only for a call that has to wait.
                     let (memos, waiter) = run.memos_and_waiter();
-                    let table = memos.tables.entry(id).or_default();
-                    match table.get_mut(key) {
-                        Some(Entry::Done(output)) => Some(Found::Done((share.load)(&**output))),
-                        Some(Entry::Running { execution, waiters }) => {
-                            waiters.push(waiter.get());
-                            Some(Found::Running(*execution))
-                        }
-                        None => {
-                            let execution = memos.executions;
-                            memos.executions += 1;
-                            let waiters = Waiters::new();
-                            table.insert(key.clone(), Entry::Running { execution, waiters });
-                            None
-                        }
-                    }
+                    memos.start(id, key, share, waiter)
                 });
                 match found {
                     Some(Some(Found::Done(output))) => {
@@ -408,7 +232,7 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                     }
                     Some(Some(Found::Running(execution))) => {
                         *this.role = Role::Waiter { execution };
-                        with_ctx(|run| run.attach_foreign(run.current, cx.waker()));
+                        with_ctx(|run| crate::waker::attach(run, run.current, cx.waker()));
                         return Poll::Pending;
                     }
                     // First call in this run, or outside any run: run the body.
@@ -438,7 +262,7 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                     None => {
                         with_ctx(|run| {
                             let node = run.current_node();
-                            run.attach_foreign(node, cx.waker());
+                            crate::waker::attach(run, node, cx.waker());
                         });
                         Poll::Pending
                     }

@@ -279,6 +279,33 @@ impl Nodes {
     }
 }
 
+/// The waiter of the node being polled, not made yet: [`LazyWaiter::get`] makes the node if
+/// the polled future has none (see [`RunState::current_node`]).
+pub(crate) struct LazyWaiter<'a> {
+    pub(crate) nodes: &'a mut Nodes,
+    pub(crate) current: &'a mut u32,
+    pub(crate) lazy: (u32, u32),
+}
+
+impl LazyWaiter<'_> {
+    /// The waiter, the node made now if needed.
+    #[inline]
+    pub(crate) fn get(self) -> Waiter {
+        let node = node_of(self.nodes, self.current, self.lazy);
+        self.nodes.waiter(node)
+    }
+}
+
+/// The node `current` names, made now (child `lazy` of its join) if it is [`LAZY`].
+#[inline]
+pub(crate) fn node_of(nodes: &mut Nodes, current: &mut u32, lazy: (u32, u32)) -> u32 {
+    if *current == LAZY {
+        let (parent, slot) = lazy;
+        *current = nodes.alloc(parent, slot);
+    }
+    *current
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -175,21 +175,22 @@ impl<T: 'static, F> fmt::Debug for ScopedFuture<T, F> {
 
 /// A scope's value, as a frame of the run's chain (see [`frames`](crate::frames)).
 struct ValueCell<T: 'static> {
-    slot: &'static LocalKey<Cell<*const T>>,
+    /// The key: a `static`, whose address identifies it (a `LocalKey`'s need not).
+    key: &'static ScopedKey<T>,
     value: T,
 }
 
 impl<T: Send + Sync + 'static> ValueFrame for ValueCell<T> {
     fn key(&self) -> *const () {
-        std::ptr::from_ref(self.slot).cast()
+        std::ptr::from_ref(self.key).cast()
     }
 
     fn enter(&self) -> *const () {
-        self.slot.with(|slot| slot.replace(&self.value)).cast()
+        self.key.slot.with(|slot| slot.replace(&self.value)).cast()
     }
 
     fn exit(&self, previous: *const ()) {
-        self.slot.with(|slot| slot.set(previous.cast()));
+        self.key.slot.with(|slot| slot.set(previous.cast()));
     }
 }
 
@@ -219,7 +220,7 @@ impl<T: Send + Sync + 'static, F: Future> Future for ScopedFuture<T, F> {
                 .take()
                 .expect("a scope's value is kept until its first poll");
             let cell = Arc::new(ValueCell {
-                slot: this.key.slot,
+                key: this.key,
                 value,
             });
             let outer = with_ctx(|run| run.frames.clone()).unwrap_or_default();

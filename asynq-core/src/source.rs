@@ -1,18 +1,11 @@
 //! Data sources and fetch requests. The per-run cache behind them is in `cache.rs`.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::fmt::Debug;
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
-
-use crate::context::with_ctx;
-use crate::error::Error;
-use crate::source_state::Request;
-use crate::yieldable::Yieldable;
 
 /// A store that answers many keys in one call: a table, a cache server, a service.
 ///
@@ -23,10 +16,10 @@ use crate::yieldable::Yieldable;
 /// round run concurrently.
 ///
 /// `fetch` answers with `(key, value)` pairs in any order. A key asked for but missing from the
-/// answer fails the tasks that wait on it with [`Error::MissingKey`]; a source whose rows may
+/// answer fails the tasks that wait on it with [`Error::MissingKey`](crate::Error::MissingKey); a source whose rows may
 /// be absent should use `Option<Row>` as its `Value` and answer `None` instead. Keys that were
 /// not asked for are ignored; when a key is answered twice, the first answer wins. An `Err`
-/// (or a panic) fails exactly the keys of that call with [`Error::Source`]. Answers are cached
+/// (or a panic) fails exactly the keys of that call with [`Error::Source`](crate::Error::Source). Answers are cached
 /// for the rest of the run; failures are not, so a key asked for again after it failed (by
 /// [`retry`](crate::tools::retry), say) is fetched again.
 ///
@@ -80,7 +73,7 @@ pub trait DataSource: Send + Sync + 'static {
     /// The runtime always calls this method; by default it is `fetch` with every answer `Ok`.
     /// Override it for stores whose keys fail independently, such as a sharded cache with one
     /// server down: an `Err` for a key fails only the tasks waiting on that key (with
-    /// [`Error::Source`] holding it), while an `Err` for the whole call still fails all its keys.
+    /// [`Error::Source`](crate::Error::Source) holding it), while an `Err` for the whole call still fails all its keys.
     /// `fetch` stays required, for callers that want the plain answer.
     ///
     /// # Examples
@@ -146,7 +139,7 @@ pub trait DataSource: Send + Sync + 'static {
     /// How long one call of `fetch` may take; unlimited by default.
     ///
     /// A call still unanswered after this long is dropped, the source's future with it, and
-    /// every key it carried fails with [`Error::Source`] holding a [`FetchTimeout`]; the rest
+    /// every key it carried fails with [`Error::Source`](crate::Error::Source) holding a [`FetchTimeout`]; the rest
     /// of the run goes on. Set it for stores that can hang: it bounds a run under any
     /// executor, since the timer runs on a helper thread of its own, not on a reactor.
     ///
@@ -244,13 +237,14 @@ pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
 /// in this run is answered at once from the run's cache.
 #[must_use = "fetch requests do nothing unless awaited"]
 pub struct Load<S: DataSource> {
-    key: Option<S::Key>,
-    state: LoadState,
-    _source: PhantomData<fn() -> S>,
+    pub(crate) key: Option<S::Key>,
+    pub(crate) state: LoadState,
+    pub(crate) _source: PhantomData<fn() -> S>,
 }
 
+/// Where a fetch request is; its future is in `fetch.rs`.
 #[derive(Clone, Copy, Debug)]
-enum LoadState {
+pub(crate) enum LoadState {
     New,
     Waiting { source: usize, slot: u32 },
     Done,
@@ -276,86 +270,9 @@ impl<S: DataSource> Debug for Load<S> {
 // A `Load` is never pinned structurally: it holds its key by value only until the first poll.
 impl<S: DataSource> Unpin for Load<S> {}
 
-impl<S: DataSource> Future for Load<S> {
-    type Output = Result<S::Value, Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let result = match this.state {
-            LoadState::New => {
-                let key = this
-                    .key
-                    .take()
-                    .expect("a fetch request polled after it completed");
-                with_ctx(|run| {
-                    let Some(index) = run.source_index(TypeId::of::<S>()) else {
-                        return Poll::Ready(Err(Error::NoSource {
-                            source_type: std::any::type_name::<S>(),
-                        }));
-                    };
-                    let (state, waiter) = run.source_state_and_waiter::<S>(index);
-                    match state.request(key, waiter) {
-                        Request::Done(r) => Poll::Ready(r),
-                        Request::Wait(slot) => {
-                            this.state = LoadState::Waiting {
-                                source: index,
-                                slot,
-                            };
-                            let node = run.current_node();
-                            run.attach_foreign(node, cx.waker());
-                            Poll::Pending
-                        }
-                    }
-                })
-                .unwrap_or_else(|| {
-                    Poll::Ready(Err(Error::NotInRun {
-                        source_type: std::any::type_name::<S>(),
-                        call: "DataSource::load",
-                    }))
-                })
-            }
-            LoadState::Waiting { source, slot } => with_ctx(|run| {
-                let diagnosing = run.diagnose.is_some();
-                let state = run.source_state::<S>(source);
-                let poll = state.poll_slot(slot);
-                if diagnosing && poll.is_pending() {
-                    let what = state.waiting_on(slot);
-                    if let Some(diagnosis) = &mut run.diagnose {
-                        diagnosis.waits_on(what);
-                    }
-                }
-                if poll.is_pending() {
-                    let node = run.current_node();
-                    run.attach_foreign(node, cx.waker());
-                }
-                poll
-            })
-            .unwrap_or_else(|| {
-                Poll::Ready(Err(Error::NotInRun {
-                    source_type: std::any::type_name::<S>(),
-                    call: "DataSource::load",
-                }))
-            }),
-            LoadState::Done => panic!("a fetch request polled after it completed"),
-        };
-        if result.is_ready() {
-            this.state = LoadState::Done;
-        }
-        result
-    }
-}
-
-impl<S: DataSource> Yieldable for Load<S> {
-    type Output = Result<S::Value, Error>;
-    type Future = Self;
-    fn into_future(self) -> Self {
-        self
-    }
-}
-
 /// The error of keys whose call outlived its source's [`fetch_timeout`].
 ///
-/// It is the `error` of their [`Error::Source`]; find it with `downcast_ref` to tell a timeout
+/// It is the `error` of their [`Error::Source`](crate::Error::Source); find it with `downcast_ref` to tell a timeout
 /// from the source's own failures (see [`DataSource::fetch_timeout`]).
 ///
 /// [`fetch_timeout`]: DataSource::fetch_timeout

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{RawWaker, RawWakerVTable, Wake, Waker};
 
-use crate::context::{RunLink, with_ctx};
+use crate::context::{RunLink, RunState, with_ctx};
 use crate::nodes::Waiter;
 
 /// The vtable of the run's waker; its address tells the run's waker from others.
@@ -44,6 +44,15 @@ pub(crate) fn inline() -> Waker {
 #[inline]
 pub(crate) fn is_inline(waker: &Waker) -> bool {
     std::ptr::eq(waker.vtable(), &INLINE)
+}
+
+/// The future being polled waits in `node`: under a foreign combinator, attach the
+/// combinator's `waker` to the node, to be woken with it (nothing to do for the run's own).
+#[inline]
+pub(crate) fn attach(run: &mut RunState, node: u32, waker: &Waker) {
+    if !is_inline(waker) {
+        run.nodes.attach(node, waker);
+    }
 }
 
 fn clone_inline(_: *const ()) -> RawWaker {

@@ -12,7 +12,7 @@
 //! - In Markdown and in Rust comments, a word made only of letters, digits and `_ . - /`
 //!   (after trimming sentence punctuation), which ends with `.md`, or starts with `../`, or
 //!   has a `/` and starts with a top-level directory of the repository (`docs/`,
-//!   `asynq-core/`, `scripts/`, ...). So `asynq-core/src/join.rs`, `scripts/test.sh`,
+//!   `asynq-core/`, `scripts/`, ...). So `asynq-core/src/join/mod.rs`, `scripts/test.sh`,
 //!   `docs/` and `CHANGELOG.md` are citations; `asynq_core::Error` (a `:`), `https://...` (a
 //!   scheme), `/img/3.png` (absolute), `asynq-core/src/*.rs` and `feed1-q<Q>.sqlite`
 //!   (patterns) and `join.rs` (a bare file name, ambiguous) are not.

@@ -107,7 +107,8 @@ fn a_waiting_fetch_says_which_key_it_waits_on() {
     use std::task::{Context, Waker};
 
     use crate::DataSource;
-    use crate::context::{Diagnosis, with_ctx};
+    use crate::context::with_ctx;
+    use crate::diagnosis::Diagnosis;
 
     struct Users;
     impl DataSource for Users {

@@ -4,182 +4,39 @@
 //! registered source, and a run one [`ErasedState`] per source it used, each taking and
 //! returning its own key and value types behind the trait object.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasher, Hash};
+use std::hash::BuildHasher;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Duration;
 
 use futures::FutureExt as _;
 use futures::future::Either;
-use hashbrown::HashTable;
 use smallvec::smallvec;
 
-use crate::context::{LazyWaiter, Nodes, Waiters};
+use crate::nodes::{LazyWaiter, Nodes, Waiters};
+
+mod keys;
+mod registered;
+
 use crate::error::{Error, SourceError, debug_bounded};
-use crate::mock::Mock;
 use crate::source::{DataSource, EachOutput, FetchTimeout, panic_message};
 use crate::stats::SourceStats;
-
-/// A source registered with a runtime, type-erased.
-pub(crate) trait ErasedSource: Send + Sync {
-    fn source_type(&self) -> TypeId;
-    fn name(&self) -> &Arc<str>;
-    fn as_any(&self) -> &dyn Any;
-    /// The source's state in a new run; `eager`: the run resumes tasks while calls are in
-    /// flight (see [`KeyIndex`]).
-    fn new_state(&self, index: usize, eager: bool) -> Box<dyn ErasedState>;
-}
-
-/// What answers a registered source's calls: the source itself, or a test double of it.
-pub(crate) enum Fetcher<S: DataSource> {
-    Real(Arc<S>),
-    Mock(Arc<Mock<S>>),
-}
-
-impl<S: DataSource> Clone for Fetcher<S> {
-    fn clone(&self) -> Self {
-        match self {
-            Fetcher::Real(source) => Fetcher::Real(Arc::clone(source)),
-            Fetcher::Mock(mock) => Fetcher::Mock(Arc::clone(mock)),
-        }
-    }
-}
-
-impl<S: DataSource> Fetcher<S> {
-    fn name(&self) -> &str {
-        match self {
-            Fetcher::Real(source) => source.name(),
-            Fetcher::Mock(mock) => mock.name(),
-        }
-    }
-
-    fn max_batch_size(&self) -> Option<usize> {
-        match self {
-            Fetcher::Real(source) => source.max_batch_size(),
-            Fetcher::Mock(mock) => mock.max_batch_size(),
-        }
-    }
-
-    fn fetch_timeout(&self) -> Option<Duration> {
-        match self {
-            Fetcher::Real(source) => source.fetch_timeout(),
-            Fetcher::Mock(_) => None,
-        }
-    }
-
-    fn caches_answers(&self) -> bool {
-        match self {
-            Fetcher::Real(source) => source.caches_answers(),
-            Fetcher::Mock(_) => true,
-        }
-    }
-
-    async fn fetch(&self, keys: &[S::Key]) -> EachOutput<S> {
-        match self {
-            Fetcher::Real(source) => source.fetch_each(keys).await,
-            Fetcher::Mock(mock) => Ok(mock
-                .fetch(keys)?
-                .into_iter()
-                .map(|(k, v)| (k, Ok(v)))
-                .collect()),
-        }
-    }
-}
-
-pub(crate) struct Registered<S: DataSource> {
-    fetcher: Fetcher<S>,
-    name: Arc<str>,
-    /// The emptied containers of a finished run, for the next run to fill.
-    spare: Arc<Mutex<Option<Spare<S>>>>,
-}
-
-/// A run's key map and slots, emptied but with their capacity, kept between runs.
-///
-/// Growing the map and the slots from nothing in every run (rehashing every key at each
-/// doubling, touching fresh pages) cost more than the lookups themselves in small runs; a
-/// runtime serving similar requests reuses them instead. Only containers of at most
-/// [`SPARE_MAX_BYTES`] are kept, so that one huge run does not pin its memory for good.
-struct Spare<S: DataSource> {
-    keys: KeyIndex<S::Key>,
-    slots: Vec<Slot<S::Value>>,
-    batch: Vec<(S::Key, u32)>,
-}
-
-/// The most memory a source keeps between runs: its containers' own buffers (the keys' and
-/// values' heap data is freed with them). FEED-1 at Q=1000 (34,000 string keys) needs 4 MiB.
-const SPARE_MAX_BYTES: usize = 8 << 20;
-
-impl<S: DataSource> Registered<S> {
-    pub(crate) fn new(source: S) -> Self {
-        Self::with(Fetcher::Real(Arc::new(source)))
-    }
-
-    pub(crate) fn mock(mock: Mock<S>) -> Self {
-        Self::with(Fetcher::Mock(Arc::new(mock)))
-    }
-
-    fn with(fetcher: Fetcher<S>) -> Self {
-        Registered {
-            name: Arc::from(fetcher.name()),
-            fetcher,
-            spare: Arc::default(),
-        }
-    }
-}
-
-impl<S: DataSource> ErasedSource for Registered<S> {
-    fn source_type(&self) -> TypeId {
-        TypeId::of::<S>()
-    }
-    fn name(&self) -> &Arc<str> {
-        &self.name
-    }
-    fn as_any(&self) -> &dyn Any {
-        match &self.fetcher {
-            Fetcher::Real(source) => &**source,
-            Fetcher::Mock(mock) => &**mock,
-        }
-    }
-    fn new_state(&self, index: usize, eager: bool) -> Box<dyn ErasedState> {
-        // Another run may hold the lock for a moment: then start afresh rather than wait.
-        let spare = self.spare.try_lock().ok().and_then(|mut s| s.take());
-        let (keys, slots, batch) = match spare {
-            Some(Spare { keys, slots, batch }) => (keys, slots, batch),
-            None => (KeyIndex::default(), Vec::new(), Vec::new()),
-        };
-        Box::new(SourceState::<S> {
-            fetcher: self.fetcher.clone(),
-            name: Arc::clone(&self.name),
-            index,
-            max_batch: self
-                .fetcher
-                .max_batch_size()
-                .map_or(usize::MAX, |m| m.max(1)),
-            caches_answers: self.fetcher.caches_answers(),
-            eager,
-            primed: HashMap::default(),
-            keys,
-            slots,
-            batch,
-            next_call: 1,
-            stats: SourceStats::new(Arc::clone(&self.name)),
-            spare: Arc::clone(&self.spare),
-        })
-    }
-}
+use keys::KeyIndex;
+pub(crate) use registered::{ErasedSource, Registered};
+use registered::{Fetcher, SPARE_MAX_BYTES, Spare};
 
 /// A source's state in one run, type-erased for the scheduler.
 pub(crate) trait ErasedState: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Whether keys wait to be sent.
     fn has_pending(&self) -> bool;
-    /// Turn the pending keys into calls; returns how many.
-    fn start_calls(&mut self, calls: &mut Vec<CallFuture>) -> usize;
+    /// Turn the pending keys into calls; returns how many. With `eager` (the run resumes tasks
+    /// while calls are in flight) the keys of the calls stay findable (see [`KeyIndex`]).
+    fn start_calls(&mut self, calls: &mut Vec<CallFuture>, eager: bool) -> usize;
     /// Apply the answer of one call, waking the waiters of its keys.
     fn complete(&mut self, done: Box<dyn Any + Send>, nodes: &mut Nodes);
     fn stats(&self) -> SourceStats;
@@ -206,7 +63,7 @@ struct Finished<S: DataSource> {
     result: FetchResult<S>,
 }
 
-enum Slot<V> {
+pub(crate) enum Slot<V> {
     /// Asked for; `call` is 0 until the key is sent.
     Pending {
         waiters: Waiters,
@@ -221,124 +78,6 @@ pub(crate) enum Request<V> {
     Wait(u32),
 }
 
-/// The run's index of a source's keys: key to slot, each key stored once.
-///
-/// A hash table of slot numbers, whose keys live in slot order: the keys of the current round
-/// in the source state's `batch`, sent keys in the call that carries them, and answered keys
-/// back `home` here. A key is therefore moved, never cloned, from the task that asked for it to
-/// the source's `fetch` and back; cloning every key into the batch was one allocation per key,
-/// the only one that hand-primed code does not make. While tasks run, no call is in flight
-/// (the scheduler polls tasks only between rounds), so every key is home or in the batch;
-/// except with [eager resume](crate::Runtime::eager_resume), where tasks run while calls are
-/// in flight: the keys of those calls are then also kept here, cloned, in `in_flight`, so
-/// that requests for them still join their pending slots.
-///
-/// Hashed with foldhash rather than std's SipHash-1-3: hashing the keys of every fetch request
-/// was the largest single cost of a request in the profile of FEED-1 (string keys), and foldhash
-/// hashes them several times faster. The trade-off is DoS resistance: foldhash is seeded
-/// randomly per process and per table, so an attacker cannot precompute colliding keys, but it
-/// is not a keyed cryptographic hash like SipHash. A table holds only the keys of one run,
-/// those its own code asked for; its emptied buffers and its seed may serve the next run of
-/// the same source (see [`Spare`]). Where keys come straight from untrusted input and a run
-/// can be made to ask for very many of them, bound that number in the application.
-struct KeyIndex<K> {
-    table: HashTable<u32>,
-    hasher: foldhash::fast::RandomState,
-    /// The keys of slots `0..home.len()`: every slot sent and answered (or failed).
-    home: Vec<K>,
-    /// Keys of finished calls that wait for an earlier call of their round to come home first:
-    /// (first slot, keys).
-    returning: Vec<(u32, Vec<K>)>,
-    /// With eager resume only: clones of the keys of calls in flight, (first slot, keys).
-    in_flight: Vec<(u32, Vec<K>)>,
-}
-
-impl<K> Default for KeyIndex<K> {
-    fn default() -> Self {
-        KeyIndex {
-            table: HashTable::new(),
-            hasher: Default::default(),
-            home: Vec::new(),
-            returning: Vec::new(),
-            in_flight: Vec::new(),
-        }
-    }
-}
-
-impl<K: Hash + Eq> KeyIndex<K> {
-    /// The key of `slot`: home, in `batch` (the newest, unsent slots), or away in a call.
-    fn key<'a>(
-        home: &'a [K],
-        away: [&'a [(u32, Vec<K>)]; 2],
-        batch: &'a [(K, u32)],
-        slot: u32,
-    ) -> Option<&'a K> {
-        if let Some(key) = home.get(slot as usize) {
-            return Some(key);
-        }
-        if let Some(&(_, first)) = batch.first()
-            && slot >= first
-        {
-            return batch.get((slot - first) as usize).map(|(key, _)| key);
-        }
-        away.into_iter()
-            .flatten()
-            .find_map(|(first, keys)| keys.get(slot.checked_sub(*first)? as usize))
-    }
-
-    /// The slot of `key` (hashed to `hash`), among the keys home, away and in `batch`.
-    fn find(&self, hash: u64, key: &K, batch: &[(K, u32)]) -> Option<u32> {
-        let (home, away) = (&self.home, [&self.returning[..], &self.in_flight[..]]);
-        let found = self
-            .table
-            .find(hash, |&s| Self::key(home, away, batch, s) == Some(key));
-        found.copied()
-    }
-
-    /// Index `slot` under `hash`; its key is home or in `batch`.
-    fn insert(&mut self, hash: u64, slot: u32, batch: &[(K, u32)]) {
-        let (home, hasher) = (&self.home, &self.hasher);
-        let away = [&self.returning[..], &self.in_flight[..]];
-        self.table.insert_unique(hash, slot, |&s| {
-            let key = Self::key(home, away, batch, s)
-                .expect("every indexed key is home, in the batch, or kept while away");
-            hasher.hash_one(key)
-        });
-    }
-
-    /// Forget `slot`, whose key is `key`: the next request for the key starts afresh.
-    fn remove(&mut self, key: &K, slot: u32) {
-        let hash = self.hasher.hash_one(key);
-        if let Ok(entry) = self.table.find_entry(hash, |&s| s == slot) {
-            entry.remove();
-        }
-    }
-
-    /// The keys of a finished call, slots `first..`, come home (after the earlier calls).
-    fn bring_home(&mut self, first: u32, keys: Vec<K>) {
-        self.returning.push((first, keys));
-        while let Some(i) = self
-            .returning
-            .iter()
-            .position(|&(first, _)| first as usize == self.home.len())
-        {
-            let (_, keys) = self.returning.swap_remove(i);
-            if self.home.is_empty() {
-                self.home = keys;
-            } else {
-                self.home.extend(keys);
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.table.clear();
-        self.home.clear();
-        self.returning.clear();
-        self.in_flight.clear();
-    }
-}
-
 /// One source's cache and pending keys within one run.
 pub(crate) struct SourceState<S: DataSource> {
     fetcher: Fetcher<S>,
@@ -347,8 +86,6 @@ pub(crate) struct SourceState<S: DataSource> {
     max_batch: usize,
     /// [`DataSource::caches_answers`]: when false, answers serve only their round's waiters.
     caches_answers: bool,
-    /// Tasks run while calls are in flight: keep their keys findable (see [`KeyIndex`]).
-    eager: bool,
     /// Values primed mid-round for keys not asked for yet (see [`SourceState::prime`]).
     primed: HashMap<S::Key, S::Value, foldhash::fast::RandomState>,
     keys: KeyIndex<S::Key>,
@@ -387,6 +124,32 @@ impl<S: DataSource> Drop for SourceState<S> {
 }
 
 impl<S: DataSource> SourceState<S> {
+    /// The state of a source in a new run, in the containers `spare` (empty, or kept from the
+    /// last run) that go back to `home` when the run ends.
+    fn new(
+        fetcher: Fetcher<S>,
+        name: Arc<str>,
+        index: usize,
+        spare: Spare<S>,
+        home: Arc<Mutex<Option<Spare<S>>>>,
+    ) -> Self {
+        let Spare { keys, slots, batch } = spare;
+        SourceState {
+            max_batch: fetcher.max_batch_size().map_or(usize::MAX, |m| m.max(1)),
+            caches_answers: fetcher.caches_answers(),
+            fetcher,
+            stats: SourceStats::new(Arc::clone(&name)),
+            name,
+            index,
+            primed: HashMap::default(),
+            keys,
+            slots,
+            batch,
+            next_call: 1,
+            spare: home,
+        }
+    }
+
     /// A task asks for `key`: answer from the cache, or join (or start) its pending entry.
     pub(crate) fn request(&mut self, key: S::Key, waiter: LazyWaiter<'_>) -> Request<S::Value> {
         self.stats.requested += 1;
@@ -478,7 +241,7 @@ impl<S: DataSource> SourceState<S> {
 
 impl<S: DataSource> SourceState<S> {
     /// One call of `fetch` with the keys of `batch`, consecutive slots.
-    fn launch(&mut self, batch: Vec<(S::Key, u32)>, calls: &mut Vec<CallFuture>) {
+    fn launch(&mut self, batch: Vec<(S::Key, u32)>, calls: &mut Vec<CallFuture>, eager: bool) {
         let call = self.next_call;
         self.next_call += 1;
         let (keys, slots): (Vec<S::Key>, Vec<u32>) = batch.into_iter().unzip();
@@ -487,7 +250,7 @@ impl<S: DataSource> SourceState<S> {
                 *c = call;
             }
         }
-        if self.eager {
+        if eager {
             self.keys.in_flight.push((slots[0], keys.clone()));
         }
         self.stats.calls += 1;
@@ -613,7 +376,7 @@ impl<S: DataSource> ErasedState for SourceState<S> {
         !self.batch.is_empty()
     }
 
-    fn start_calls(&mut self, calls: &mut Vec<CallFuture>) -> usize {
+    fn start_calls(&mut self, calls: &mut Vec<CallFuture>, eager: bool) -> usize {
         let mut started = 0;
         let mut batch = std::mem::take(&mut self.batch);
         while !batch.is_empty() {
@@ -622,7 +385,7 @@ impl<S: DataSource> ErasedState for SourceState<S> {
             } else {
                 Vec::new()
             };
-            self.launch(batch, calls);
+            self.launch(batch, calls, eager);
             started += 1;
             batch = rest;
         }
@@ -696,7 +459,7 @@ impl<S: DataSource> ErasedState for SourceState<S> {
                 self.keys.remove(key, slot);
             }
         }
-        if self.eager {
+        if !self.keys.in_flight.is_empty() {
             let first = slots[0];
             self.keys.in_flight.retain(|&(f, _)| f != first);
         }
@@ -725,126 +488,4 @@ impl std::fmt::Display for Panicked {
 impl std::error::Error for Panicked {}
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::yieldable::Yieldable;
-
-    struct Doubles;
-    impl DataSource for Doubles {
-        type Key = u64;
-        type Value = u64;
-        type Error = std::convert::Infallible;
-        async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, u64)>, Self::Error> {
-            Ok(keys.iter().map(|&k| (k, 2 * k)).collect())
-        }
-    }
-
-    #[test]
-    fn keys_of_calls_finished_out_of_order_come_home_in_slot_order() {
-        let mut index = KeyIndex::<String>::default();
-        let batch: Vec<(String, u32)> = (0..6).map(|i| (format!("k{i}"), i)).collect();
-        for (key, slot) in &batch {
-            let hash = index.hasher.hash_one(key);
-            index.insert(hash, *slot, &batch[..=*slot as usize]);
-        }
-        let keys = |r: std::ops::Range<usize>| batch[r].iter().map(|(k, _)| k.clone()).collect();
-        index.bring_home(4, keys(4..6));
-        index.bring_home(2, keys(2..4));
-        assert!(index.home.is_empty(), "slots 0..2 are still away");
-        index.bring_home(0, keys(0..2));
-        assert!(index.returning.is_empty());
-        for (key, slot) in &batch {
-            let hash = index.hasher.hash_one(key);
-            assert_eq!(index.find(hash, key, &[]), Some(*slot));
-        }
-        index.remove(&batch[3].0, 3);
-        let hash = index.hasher.hash_one(&batch[3].0);
-        assert_eq!(index.find(hash, &batch[3].0, &[]), None);
-    }
-
-    /// Answers in reverse order, in chunks of 3, with an extra key and a duplicate.
-    struct Shuffled;
-    impl DataSource for Shuffled {
-        type Key = String;
-        type Value = usize;
-        type Error = std::convert::Infallible;
-        async fn fetch(&self, keys: &[String]) -> Result<Vec<(String, usize)>, Self::Error> {
-            let mut answer: Vec<_> = keys.iter().map(|k| (k.clone(), k.len())).collect();
-            answer.reverse();
-            answer.push(("not asked".to_owned(), 0));
-            answer.push((keys[0].clone(), 0)); // a second answer: the first wins
-            Ok(answer)
-        }
-        fn max_batch_size(&self) -> Option<usize> {
-            Some(3)
-        }
-    }
-
-    #[test]
-    fn keys_answered_out_of_order_in_chunks_are_found_in_later_rounds() {
-        fn keys(n: usize) -> Vec<String> {
-            (1..=n).map(|i| "x".repeat(i)).collect()
-        }
-        fn values(v: Vec<Result<usize, Error>>) -> Vec<usize> {
-            v.into_iter().map(Result::unwrap).collect()
-        }
-        // Round 1 asks for 7 keys (3 calls); round 2 for 9, of which 7 are cached.
-        let task = || {
-            crate::Task::__new(&"twice", async {
-                let first = Shuffled::load_many(keys(7)).into_future().await;
-                let second = Shuffled::load_many(keys(9)).into_future().await;
-                (values(first), values(second))
-            })
-        };
-        let rt = crate::Runtime::new().with_source(Shuffled);
-        for _ in 0..2 {
-            let (first, second) = rt.run(task()).unwrap();
-            assert_eq!(first, (1..=7).collect::<Vec<_>>());
-            assert_eq!(second, (1..=9).collect::<Vec<_>>());
-            let stats = rt.last_stats();
-            assert_eq!((stats.calls(), stats.keys(), stats.cache_hits()), (4, 9, 7));
-        }
-    }
-
-    #[test]
-    fn cache_hits_in_a_join_make_no_nodes() {
-        use crate::context::with_ctx;
-        let live = || with_ctx(|run| run.nodes.live()).expect("inside the run");
-        let page = crate::Task::__new(&"page", async move {
-            let fetched = Doubles::load_many(0..100).into_future().await;
-            assert!(fetched.iter().all(Result::is_ok));
-            let before = live();
-            // Each child hits the cache and finishes in its first poll: no node for any.
-            let hits: Vec<_> = (0..100)
-                .map(|k| {
-                    crate::Task::__new(&"hit", async move {
-                        let value = Doubles::load(k).await.expect("cached");
-                        (value, live())
-                    })
-                })
-                .collect();
-            let hits = hits.into_future().await;
-            (before, hits)
-        });
-        let rt = crate::Runtime::new().with_source(Doubles);
-        let (before, hits) = rt.run(page).unwrap();
-        for (k, (value, live)) in hits.into_iter().enumerate() {
-            assert_eq!(value, 2 * k as u64);
-            assert_eq!(live, before, "child {k} made a node for a cache hit");
-        }
-        assert_eq!(rt.last_stats().cache_hits(), 100);
-    }
-
-    #[test]
-    fn a_run_reuses_the_containers_of_the_last_but_none_of_its_answers() {
-        let rt = crate::Runtime::new().with_source(Doubles);
-        for n in [100, 10, 100] {
-            let got = rt.run(Doubles::load_many(0..n)).unwrap();
-            let got: Vec<u64> = got.into_iter().map(Result::unwrap).collect();
-            assert_eq!(got, (0..n).map(|k| 2 * k).collect::<Vec<_>>());
-            let stats = rt.last_stats();
-            let figures = (stats.calls(), stats.keys(), stats.cache_hits());
-            assert_eq!(figures, (1, n as usize, 0));
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,215 @@
+//! Joins: the futures of awaited collections, re-polling only the children that were woken.
+//!
+//! A join polled inside a run gives each unfinished child a node of the run (see
+//! [`nodes`](crate::nodes)) and, after the first pass, polls only the children its node's
+//! ready list names. Outside a run (a yieldable polled by hand) it falls back to polling every
+//! unfinished child, as `futures::future::join_all` does.
+//!
+//! - [`JoinAll`] (`all.rs`): a `Vec` (and maps, and arrays), its children kept in place.
+//! - The tuple joins (`tuple.rs`), one pinned field per child.
+//! - `collections.rs`: what each collection yields when awaited ([`Yieldable`](crate::Yieldable)).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::context::with_ctx;
+use crate::nodes::{LAZY, NONE};
+
+mod all;
+mod collections;
+mod tuple;
+
+pub use all::{JoinAll, JoinArray};
+pub use collections::{JoinMap, OptionFuture};
+pub use tuple::{
+    Join1, Join2, Join3, Join4, Join5, Join6, Join7, Join8, Join9, Join10, Join11, Join12,
+};
+
+/// What polling a child did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    Pending,
+    /// Finished during this poll.
+    Finished,
+    /// Finished earlier; not polled.
+    WasDone,
+}
+
+pin_project_lite::pin_project! {
+    /// A child future of a join and, once done, its output.
+    #[project = MaybeDoneProj]
+    #[project_replace = MaybeDoneReplace]
+    enum MaybeDone<F: Future> {
+        Running { #[pin] future: F },
+        Done { output: F::Output },
+        Taken,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One child of a join with the run node it waits in.
+    struct Child<F: Future> {
+        #[pin]
+        future: MaybeDone<F>,
+        node: u32,
+    }
+
+    impl<F: Future> PinnedDrop for Child<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let node = *this.project().node;
+            if node != NONE {
+                with_ctx(|run| run.nodes.free(node));
+            }
+        }
+    }
+}
+
+impl<F: Future> Child<F> {
+    fn new(future: F) -> Self {
+        Child {
+            future: MaybeDone::Running { future },
+            node: NONE,
+        }
+    }
+
+    /// Poll the child as `slot` of a join polled in node `parent`.
+    fn poll(self: Pin<&mut Self>, parent: u32, slot: usize, cx: &mut Context<'_>) -> Progress {
+        let mut this = self.project();
+        let MaybeDoneProj::Running { future } = this.future.as_mut().project() else {
+            return Progress::WasDone;
+        };
+        match poll_in_node(future, this.node, parent, slot, cx) {
+            Poll::Ready(output) => {
+                this.future.set(MaybeDone::Done { output });
+                Progress::Finished
+            }
+            Poll::Pending => Progress::Pending,
+        }
+    }
+
+    /// The child's output; the child must be done.
+    fn take(self: Pin<&mut Self>) -> F::Output {
+        match self.project().future.project_replace(MaybeDone::Taken) {
+            MaybeDoneReplace::Done { output } => output,
+            _ => panic!("a join's child output taken before it finished or twice"),
+        }
+    }
+}
+
+/// Poll `future`, child `slot` of a join polled in node `parent`, inside the child's node
+/// `*node` ([`NONE`] until something inside needs one; freed again once the child is done).
+#[inline]
+fn poll_in_node<F: Future>(
+    future: Pin<&mut F>,
+    node: &mut u32,
+    parent: u32,
+    slot: usize,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let own = *node;
+    let entered = if parent == NONE {
+        None
+    } else {
+        with_ctx(|run| {
+            if own == NONE {
+                // No node until something inside asks for one (a wait, a nested join).
+                run.lazy = (parent, slot as u32);
+                run.current = LAZY;
+            } else {
+                run.current = own;
+            }
+        })
+    };
+    let poll = future.poll(cx);
+    if entered.is_some() {
+        let done = poll.is_ready();
+        let after = with_ctx(|run| {
+            let after = match run.current {
+                // Finished without ever needing a node.
+                LAZY if done => NONE,
+                // Waits on something that took no node (a foreign future): give it one
+                // anyway, so that a stall's last pass polls it again to say who waits.
+                LAZY => run.current_node(),
+                node => node,
+            };
+            run.current = parent;
+            if done && after != NONE {
+                run.nodes.free(after);
+                return NONE;
+            }
+            after
+        });
+        *node = after.unwrap_or(NONE);
+    }
+    poll
+}
+
+/// The scheduling state shared by all joins.
+#[derive(Debug)]
+struct JoinState {
+    parent: u32,
+    started: bool,
+    remaining: usize,
+}
+
+impl JoinState {
+    const fn new() -> Self {
+        JoinState {
+            parent: NONE,
+            started: false,
+            remaining: 0,
+        }
+    }
+
+    /// Poll the children that need it; true once all `len` are done.
+    ///
+    /// `poll_child(slot, parent, cx)` polls child `slot`.
+    fn drive(
+        &mut self,
+        len: usize,
+        cx: &mut Context<'_>,
+        mut poll_child: impl FnMut(usize, u32, &mut Context<'_>) -> Progress,
+    ) -> bool {
+        if !self.started {
+            self.started = true;
+            self.parent = with_ctx(|run| run.current_node()).unwrap_or(NONE);
+            self.remaining = len;
+            for slot in 0..len {
+                if poll_child(slot, self.parent, cx) == Progress::Finished {
+                    self.remaining -= 1;
+                }
+            }
+        } else if self.parent == NONE {
+            // Outside a run nothing says which child was woken: poll all unfinished ones.
+            for slot in 0..len {
+                if poll_child(slot, NONE, cx) == Progress::Finished {
+                    self.remaining -= 1;
+                }
+            }
+        } else {
+            let parent = self.parent;
+            while let Some(Some((_, slot))) = with_ctx(|run| run.nodes.pop_ready(parent)) {
+                if poll_child(slot as usize, parent, cx) == Progress::Finished {
+                    self.remaining -= 1;
+                }
+            }
+        }
+        if self.remaining > 0 && self.parent != NONE && !crate::waker::is_inline(cx.waker()) {
+            // Polled by a foreign combinator: it must poll the join again when a child wakes.
+            let parent = self.parent;
+            with_ctx(|run| crate::waker::attach(run, parent, cx.waker()));
+        }
+        self.remaining == 0
+    }
+}
+
+impl Drop for JoinState {
+    fn drop(&mut self) {
+        if self.started && self.remaining > 0 && self.parent != NONE {
+            // Dropped unfinished inside a run: forget which children were woken.
+            let parent = self.parent;
+            with_ctx(|run| run.nodes.clear_ready(parent));
+        }
+    }
+}
