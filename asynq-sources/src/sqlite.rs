@@ -15,6 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::limits::Limit;
@@ -165,6 +166,8 @@ pub struct Db {
 struct Inner {
     pool: r2d2::Pool<ConnectionManager>,
     shared: Shared,
+    /// A query found the database file damaged or gone ([`Db::is_broken`]).
+    broken: AtomicBool,
 }
 
 db_settings!(Db);
@@ -221,6 +224,7 @@ impl Db {
             inner: Arc::new(Inner {
                 pool,
                 shared: Shared::new(Some(usize::try_from(limit).unwrap_or(1))),
+                broken: AtomicBool::new(false),
             }),
         })
     }
@@ -244,8 +248,35 @@ impl Db {
         self.with_conn(|c| c.execute_batch(sql))
     }
 
+    /// Whether a query of a source found the database damaged: SQLite said the file is
+    /// corrupt, not a database, unreadable or gone. Its connections will not recover; the file
+    /// needs rebuilding (or restoring) and a new `Db`. Other failures (a bad query, a value of
+    /// the wrong type, a busy database) leave it `false`.
+    pub fn is_broken(&self) -> bool {
+        self.inner.broken.load(Ordering::Relaxed)
+    }
+
     /// The rows of `keys` in `T`: one query per chunk, on one connection, here (it blocks).
+    /// Notes a damaged database ([`Db::is_broken`]).
     fn read_here<T: Table>(&self, sql: &TableSql, keys: &[T::Key]) -> Result<KeyedRows<T>, SqlError>
+    where
+        T::Row: FromSqliteRow,
+    {
+        let mut damaged = false;
+        let rows = self.read_chunks::<T>(sql, keys, &mut damaged);
+        if damaged {
+            self.inner.broken.store(true, Ordering::Relaxed);
+        }
+        rows
+    }
+
+    /// [`read_here`](Db::read_here), setting `damaged` when a query failed for [`is_damage`].
+    fn read_chunks<T: Table>(
+        &self,
+        sql: &TableSql,
+        keys: &[T::Key],
+        damaged: &mut bool,
+    ) -> Result<KeyedRows<T>, SqlError>
     where
         T::Row: FromSqliteRow,
     {
@@ -260,20 +291,24 @@ impl Db {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(limit) {
             self.inner.shared.count(chunk.len());
-            let query_error = |e: rusqlite::Error| error(ErrorKind::Query, chunk).with_cause(e);
+            let mut query_error = |e: rusqlite::Error| {
+                *damaged |= is_damage(&e);
+                error(ErrorKind::Query, chunk).with_cause(e)
+            };
             let padded = chunk.len().next_power_of_two().min(server_limit);
             let mut stmt = conn
                 .prepare_cached(&sql.with_list(padded))
-                .map_err(query_error)?;
+                .map_err(&mut query_error)?;
             for (i, key) in chunk.iter().enumerate() {
                 stmt.raw_bind_parameter(i + 1, Param(key.to_value()))
-                    .map_err(query_error)?;
+                    .map_err(&mut query_error)?;
             }
             for i in chunk.len()..padded {
-                stmt.raw_bind_parameter(i + 1, Null).map_err(query_error)?;
+                stmt.raw_bind_parameter(i + 1, Null)
+                    .map_err(&mut query_error)?;
             }
             let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next().map_err(query_error)? {
+            while let Some(row) = rows.next().map_err(&mut query_error)? {
                 let key = read_key::<T>(row).map_err(|e| {
                     SqlError::new(ErrorKind::Decode, T::NAME, T::TABLE)
                         .with_detail("the key column")
@@ -285,6 +320,20 @@ impl Db {
             }
         }
         Ok(out)
+    }
+}
+
+/// Whether `e` says the database file is damaged or gone, rather than the query wrong.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(e, _) => matches!(
+            e.code,
+            rusqlite::ErrorCode::DatabaseCorrupt
+                | rusqlite::ErrorCode::NotADatabase
+                | rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::CannotOpen
+        ),
+        _ => false,
     }
 }
 
