@@ -1,7 +1,7 @@
 //! The shape of FEED-1's store: string keys, string values, `get_multi`, counted round trips.
 //!
 //! Every backend of the `feed` program implements [`KvStore`]: the in-memory
-//! [`MemoryStore`](crate::memory::MemoryStore), the SQLite [`SqliteKv`](crate::sqlite::SqliteKv)
+//! [`MemoryStore`](crate::memory::MemoryStore), the SQL [`SqlKv`](crate::sql_kv::SqlKv) (SQLite, PostgreSQL, MySQL)
 //! and the memcached [`MemcachedKv`](crate::memcached::MemcachedKv). Each is also a
 //! [`DataSource`](asynq_core::DataSource) with `Key = String` and `Value = String`, so the asynq
 //! page renders over any of them; [`KvStore`] is what code without asynq (the naive page, the

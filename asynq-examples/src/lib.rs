@@ -1,7 +1,8 @@
 //! Data sources and page renderers for the asynq examples.
 //!
 //! - [`memory`]: an in-memory key-value store with `get_multi` semantics.
-//! - [`sqlite`]: SQLite sources, one `SELECT ... WHERE key IN (...)` per round.
+//! - [`sqlite`]: the SQLite data set files (FEED-1, the profile site), marked as this crate's
+//!   and built atomically; the sources over them are `asynq-sources`'.
 //! - [`memcached`]: a memcached client and sources over one or more servers, sharded by key.
 //! - [`sql_kv`]: FEED-1's key-value store over SQLite, PostgreSQL and MySQL (the sources of
 //!   `asynq-sources`), and its data sets in database servers.
@@ -10,8 +11,9 @@
 //!   hand-primed and naive baselines.
 //! - [`profile`]: `render_profile(uid)` of Quora's asynq talk over an SQLite schema.
 //! - [`local_memcached`]: start a memcached server on a free local port (for tests).
-//! - [`async_kv`]: sources doing their I/O under tokio (memcached over tokio TCP, SQLite on
-//!   tokio's blocking pool), and [`serve`]: the `server` program's axum service.
+//! - [`async_kv`]: sources doing their I/O under tokio (memcached over tokio TCP, memcached
+//!   in front of a SQL store), and [`serve`]: the `server` program's axum service.
+//! - [`delayed`]: any source with a fixed delay per call (the programs' `--latency-ms`).
 //!
 //! The `feed` program renders the page and prints its figures:
 //! `cargo run --release -p asynq-examples --bin feed -- --questions 1000 --answers 10`.
@@ -19,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod async_kv;
+pub mod delayed;
 pub mod feed;
 pub mod feed_naive;
 pub mod kv;

@@ -16,11 +16,15 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use asynq_core::{DataSource as _, Error, Runtime, asynq};
-use rusqlite::OptionalExtension as _;
+use asynq_sources::sqlite::{self, FromSqliteRow};
+use asynq_sources::{SqlError, Table};
 
-use crate::sqlite::{Db, Sqlite, SqliteGroups, Table};
+use crate::delayed::Delayed;
+use crate::sqlite::Db;
+use crate::sqlite::rusqlite::{self, Connection, OptionalExtension as _};
 
 /// A row of `users`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +37,16 @@ pub struct User {
     pub bio: String,
 }
 
+impl FromSqliteRow for User {
+    fn from_sqlite_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+        Ok(User {
+            name: row.get("name")?,
+            photo: row.get("photo")?,
+            bio: row.get("bio")?,
+        })
+    }
+}
+
 /// A row of `answers`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
@@ -40,6 +54,15 @@ pub struct Answer {
     pub question: i64,
     /// The answer's text.
     pub body: String,
+}
+
+impl FromSqliteRow for Answer {
+    fn from_sqlite_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Answer> {
+        Ok(Answer {
+            question: row.get("question")?,
+            body: row.get("body")?,
+        })
+    }
 }
 
 /// Users by id.
@@ -50,17 +73,13 @@ impl Table for UserTable {
     type Key = i64;
     type Row = User;
     const NAME: &'static str = "users";
-    const QUERY: &'static str = "SELECT id, name, photo, bio FROM users WHERE id IN ({keys})";
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
-        Ok(User {
-            name: row.get(1)?,
-            photo: row.get(2)?,
-            bio: row.get(3)?,
-        })
-    }
+    const TABLE: &'static str = "users";
+    const KEY: &'static str = "id";
+    const COLUMNS: &'static [&'static str] = &["name", "photo", "bio"];
 }
 
-/// Follower counts by user id (no row for a user nobody follows).
+/// Follower counts by user id (no row for a user nobody follows): the view
+/// `follower_counts`, a `GROUP BY` of `follows` (SQLite pushes the key list into it).
 #[derive(Debug)]
 pub struct FollowerCountTable;
 
@@ -68,14 +87,13 @@ impl Table for FollowerCountTable {
     type Key = i64;
     type Row = i64;
     const NAME: &'static str = "follower_counts";
-    const QUERY: &'static str = "SELECT followee, COUNT(*) FROM follows \
-         WHERE followee IN ({keys}) GROUP BY followee";
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<i64> {
-        row.get(1)
-    }
+    const TABLE: &'static str = "follower_counts";
+    const KEY: &'static str = "followee";
+    const COLUMNS: &'static [&'static str] = &["followers"];
 }
 
-/// The ids of a user's 3 latest answers, newest first.
+/// The ids of a user's 3 latest answers, newest first: the view `recent_answers`, a window over
+/// `answers` partitioned by author (SQLite pushes the key list into it).
 #[derive(Debug)]
 pub struct RecentAnswerTable;
 
@@ -83,13 +101,10 @@ impl Table for RecentAnswerTable {
     type Key = i64;
     type Row = i64;
     const NAME: &'static str = "recent_answers";
-    const QUERY: &'static str = "SELECT author, id FROM (\
-           SELECT author, id, ROW_NUMBER() OVER (PARTITION BY author ORDER BY created DESC) AS n \
-           FROM answers WHERE author IN ({keys})) \
-         WHERE n <= 3 ORDER BY author, n";
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<i64> {
-        row.get(1)
-    }
+    const TABLE: &'static str = "recent_answers";
+    const KEY: &'static str = "author";
+    const COLUMNS: &'static [&'static str] = &["id"];
+    const ORDER_BY: &'static [&'static str] = &["rank"];
 }
 
 /// Answers by id.
@@ -100,13 +115,9 @@ impl Table for AnswerTable {
     type Key = i64;
     type Row = Answer;
     const NAME: &'static str = "answers";
-    const QUERY: &'static str = "SELECT id, question, body FROM answers WHERE id IN ({keys})";
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Answer> {
-        Ok(Answer {
-            question: row.get(1)?,
-            body: row.get(2)?,
-        })
-    }
+    const TABLE: &'static str = "answers";
+    const KEY: &'static str = "id";
+    const COLUMNS: &'static [&'static str] = &["question", "body"];
 }
 
 /// Question titles by id.
@@ -117,31 +128,43 @@ impl Table for QuestionTable {
     type Key = i64;
     type Row = String;
     const NAME: &'static str = "questions";
-    const QUERY: &'static str = "SELECT id, title FROM questions WHERE id IN ({keys})";
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
-        row.get(1)
-    }
+    const TABLE: &'static str = "questions";
+    const KEY: &'static str = "id";
+    const COLUMNS: &'static [&'static str] = &["title"];
 }
 
 /// The source of users' rows.
-pub type Users = Sqlite<UserTable>;
+pub type Users = Delayed<sqlite::Rows<UserTable>>;
 /// The source of follower counts.
-pub type FollowerCounts = Sqlite<FollowerCountTable>;
+pub type FollowerCounts = Delayed<sqlite::Rows<FollowerCountTable>>;
 /// The source of users' latest answer ids.
-pub type RecentAnswers = SqliteGroups<RecentAnswerTable>;
+pub type RecentAnswers = Delayed<sqlite::Groups<RecentAnswerTable>>;
 /// The source of answers' rows.
-pub type Answers = Sqlite<AnswerTable>;
+pub type Answers = Delayed<sqlite::Rows<AnswerTable>>;
 /// The source of question titles.
-pub type Questions = Sqlite<QuestionTable>;
+pub type Questions = Delayed<sqlite::Rows<QuestionTable>>;
 
 /// A runtime with the five sources of the profile page over `db`.
 pub fn runtime(db: &Db) -> Runtime {
+    runtime_with_latency(db, Duration::ZERO)
+}
+
+/// A runtime with the five sources of the profile page over `db`, each query delayed by
+/// `latency` (as a database farther away would take).
+pub fn runtime_with_latency(db: &Db, latency: Duration) -> Runtime {
+    /// The table names are this module's constants, checked by the tests.
+    const VALID: &str = "the profile tables' names are valid";
+    let users = sqlite::Rows::<UserTable>::new(db.clone()).expect(VALID);
+    let followers = sqlite::Rows::<FollowerCountTable>::new(db.clone()).expect(VALID);
+    let recent = sqlite::Groups::<RecentAnswerTable>::new(db.clone()).expect(VALID);
+    let answers = sqlite::Rows::<AnswerTable>::new(db.clone()).expect(VALID);
+    let questions = sqlite::Rows::<QuestionTable>::new(db.clone()).expect(VALID);
     Runtime::new()
-        .with_source(Users::new(db.clone()))
-        .with_source(FollowerCounts::new(db.clone()))
-        .with_source(RecentAnswers::new(db.clone()))
-        .with_source(Answers::new(db.clone()))
-        .with_source(Questions::new(db.clone()))
+        .with_source(Delayed::new(users, latency))
+        .with_source(Delayed::new(followers, latency))
+        .with_source(Delayed::new(recent, latency))
+        .with_source(Delayed::new(answers, latency))
+        .with_source(Delayed::new(questions, latency))
 }
 
 const SCHEMA: &str = "
@@ -151,11 +174,18 @@ CREATE TABLE IF NOT EXISTS follows (
     follower INTEGER NOT NULL, followee INTEGER NOT NULL,
     PRIMARY KEY (follower, followee)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS follows_by_followee ON follows (followee);
+CREATE VIEW IF NOT EXISTS follower_counts AS
+    SELECT followee, COUNT(*) AS followers FROM follows GROUP BY followee;
 CREATE TABLE IF NOT EXISTS questions (id INTEGER PRIMARY KEY, title TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
     id INTEGER PRIMARY KEY, question INTEGER NOT NULL, author INTEGER NOT NULL,
     body TEXT NOT NULL, created INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS answers_by_author ON answers (author, created);
+CREATE VIEW IF NOT EXISTS recent_answers AS
+    SELECT author, id, rank FROM (
+        SELECT author, id, ROW_NUMBER() OVER (PARTITION BY author ORDER BY created DESC) AS rank
+        FROM answers)
+    WHERE rank <= 3;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
@@ -188,65 +218,69 @@ const TOPICS: [&str; 6] = [
 /// assert_eq!(rt.last_stats().rounds, 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn populate(db: &Db, users: i64) -> rusqlite::Result<bool> {
+pub fn populate(db: &Db, users: i64) -> Result<bool, SqlError> {
+    db.with_conn(|c| fill(c, users))
+}
+
+/// [`populate`] over one connection.
+fn fill(c: &mut Connection, users: i64) -> rusqlite::Result<bool> {
     let tag = mark(users).tag;
-    db.with_conn(|c| {
-        c.execute_batch(SCHEMA)?;
-        let held: Option<String> = c
-            .query_row("SELECT value FROM meta WHERE name = 'dataset'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if held.as_deref() == Some(tag.as_str()) {
-            return Ok(false);
-        }
-        let tx = c.transaction()?;
-        tx.execute_batch(
-            "DELETE FROM users; DELETE FROM follows; DELETE FROM questions; DELETE FROM answers;",
-        )?;
-        let n = users.max(1);
-        let questions = (n / 2).max(1);
-        {
-            let mut user = tx.prepare("INSERT INTO users VALUES (?1, ?2, ?3, ?4)")?;
-            let mut follow = tx.prepare("INSERT OR IGNORE INTO follows VALUES (?1, ?2)")?;
-            for u in 0..n {
-                let topic = TOPICS[(u as usize) % TOPICS.len()];
-                let bio = format!(
-                    "Writes about {topic}. Member since {}; {} answers and counting, most of \
+    c.execute_batch(SCHEMA)?;
+    let held: Option<String> = c
+        .query_row("SELECT value FROM meta WHERE name = 'dataset'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if held.as_deref() == Some(tag.as_str()) {
+        return Ok(false);
+    }
+    let tx = c.transaction()?;
+    tx.execute_batch(
+        "DELETE FROM users; DELETE FROM follows; DELETE FROM questions; DELETE FROM answers;",
+    )?;
+    let n = users.max(1);
+    let questions = (n / 2).max(1);
+    {
+        let mut user = tx.prepare("INSERT INTO users VALUES (?1, ?2, ?3, ?4)")?;
+        let mut follow = tx.prepare("INSERT OR IGNORE INTO follows VALUES (?1, ?2)")?;
+        for u in 0..n {
+            let topic = TOPICS[(u as usize) % TOPICS.len()];
+            let bio = format!(
+                "Writes about {topic}. Member since {}; {} answers and counting, most of \
                      them long.",
-                    2010 + u % 15,
-                    5 + u % 7
-                );
-                user.execute((u, format!("User {u}"), format!("/img/{u}.png"), bio))?;
-                for k in 1..=(u % 11) {
-                    let follower = (u + k * 37) % n;
-                    if follower != u {
-                        follow.execute((follower, u))?;
-                    }
+                2010 + u % 15,
+                5 + u % 7
+            );
+            user.execute((u, format!("User {u}"), format!("/img/{u}.png"), bio))?;
+            for k in 1..=(u % 11) {
+                let follower = (u + k * 37) % n;
+                if follower != u {
+                    follow.execute((follower, u))?;
                 }
             }
-            let mut question = tx.prepare("INSERT INTO questions VALUES (?1, ?2)")?;
-            for q in 0..questions {
-                let topic = TOPICS[(q as usize) % TOPICS.len()];
-                question.execute((q, format!("Question {q}: where to start with {topic}?")))?;
-            }
-            let mut answer = tx.prepare("INSERT INTO answers VALUES (?1, ?2, ?3, ?4, ?5)")?;
-            for a in 0..5 * n {
-                let (q, author) = ((a * 17 + a / n * 7) % questions, (a * 31 + 7) % n);
-                answer.execute((a, q, author, format!("Answer {a}: start small."), a))?;
-            }
         }
-        tx.execute("INSERT OR REPLACE INTO meta VALUES ('dataset', ?1)", [&tag])?;
-        tx.commit()?;
-        Ok(true)
-    })
+        let mut question = tx.prepare("INSERT INTO questions VALUES (?1, ?2)")?;
+        for q in 0..questions {
+            let topic = TOPICS[(q as usize) % TOPICS.len()];
+            question.execute((q, format!("Question {q}: where to start with {topic}?")))?;
+        }
+        let mut answer = tx.prepare("INSERT INTO answers VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        for a in 0..5 * n {
+            let (q, author) = ((a * 17 + a / n * 7) % questions, (a * 31 + 7) % n);
+            answer.execute((a, q, author, format!("Answer {a}: start small."), a))?;
+        }
+    }
+    tx.execute("INSERT OR REPLACE INTO meta VALUES ('dataset', ?1)", [&tag])?;
+    tx.commit()?;
+    Ok(true)
 }
 
 /// How a profile site's file made by [`open`] is known (see [`crate::sqlite::open_owned`]).
 pub fn mark(users: i64) -> crate::sqlite::Mark {
     crate::sqlite::Mark {
         user_version: 2001,
-        tag: format!("profile-2 users={users}"),
+        // 3: the views `follower_counts` and `recent_answers`; older files are rebuilt.
+        tag: format!("profile-3 users={users}"),
     }
 }
 
@@ -255,9 +289,7 @@ pub fn mark(users: i64) -> crate::sqlite::Mark {
 /// and a file this crate did not make is refused and left untouched. Returns the database and
 /// whether it was built now.
 pub fn open(path: impl AsRef<Path>, users: i64) -> Result<(Db, bool), crate::sqlite::OpenError> {
-    crate::sqlite::open_owned(path.as_ref(), &mark(users), |db| {
-        populate(db, users).map(drop)
-    })
+    crate::sqlite::open_owned(path.as_ref(), &mark(users), |c| fill(c, users).map(drop))
 }
 
 /// `text` with `&`, `<`, `>` and `"` escaped for HTML.

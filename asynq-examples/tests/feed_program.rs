@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use asynq_core::DataSource as _;
 use asynq_examples::feed::{self, Params};
-use asynq_examples::sqlite::{Kv, SqliteKv, rusqlite};
+use asynq_examples::sqlite::{open_feed, rusqlite};
 
 fn feed(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_feed"))
@@ -96,19 +97,20 @@ fn absent_or_complete(path: &Path, p: Params) -> Result<bool, String> {
     if !path.exists() {
         return Ok(false);
     }
-    let (store, built) = SqliteKv::open_feed(path, p).map_err(|e| format!("{e:?}"))?;
+    let (store, built) = open_feed(path, p).map_err(|e| format!("{e:?}"))?;
     if built {
         return Err("the file at the path was not a complete data set: rebuilt".into());
     }
     let rows: i64 = store
-        .db()
+        .sqlite_db()
+        .unwrap()
         .with_conn(|c| c.query_row("SELECT COUNT(*) FROM kv", [], |r| r.get(0)))
         .map_err(|e| e.to_string())?;
     let expected = feed::dataset(p).len() as i64;
     if rows != expected {
         return Err(format!("{rows} rows, not {expected}"));
     }
-    let got = store.db().query::<Kv>(&["q:7:title".to_string()]).unwrap();
+    let got = futures::executor::block_on(store.fetch(&["q:7:title".to_string()])).unwrap();
     assert_eq!(got[0].1, "Question 7");
     Ok(true)
 }

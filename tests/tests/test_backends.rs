@@ -7,7 +7,7 @@ use asynq_examples::feed::{self, Params};
 use asynq_examples::kv::KvStore;
 use asynq_examples::local_memcached::start_or_skip;
 use asynq_examples::memcached::{Memcached, MemcachedKv};
-use asynq_examples::sqlite::SqliteKv;
+use asynq_examples::sqlite::open_feed;
 use asynq_tests::TempDb;
 
 /// The reference figures of `docs/feed1.md`: (Q, A, keys, out_len, fnv).
@@ -66,7 +66,7 @@ fn memory_and_sqlite_render_the_same_page_in_three_round_trips() {
         assert_eq!(memory, (len, fnv, 3, keys, 3), "memory Q={q} A={a}");
 
         let file = TempDb::new(&format!("q{q}-a{a}"));
-        let (store, created) = SqliteKv::open_feed(file.path(), p).unwrap();
+        let (store, created) = open_feed(file.path(), p).unwrap();
         assert!(created);
         assert_eq!(
             batched(store, p),
@@ -74,7 +74,7 @@ fn memory_and_sqlite_render_the_same_page_in_three_round_trips() {
             "sqlite Q={q} A={a}"
         );
 
-        let (store, created) = SqliteKv::open_feed(file.path(), p).unwrap();
+        let (store, created) = open_feed(file.path(), p).unwrap();
         assert!(!created);
         let n = naive_keys(p);
         assert_eq!(

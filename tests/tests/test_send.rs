@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use asynq_core::{RunFuture, Runtime, Stats, WithStats};
-use asynq_examples::async_kv::{AsyncSqliteKv, ReadThrough};
+use asynq_examples::async_kv::ReadThrough;
 use asynq_examples::feed::{self, Params};
 use asynq_examples::profile;
-use asynq_examples::sqlite::{Db, SqliteKv};
+use asynq_examples::sql_kv::SqlKv;
+use asynq_examples::sqlite::{Db, fill_kv};
 use axum::extract::State;
 use axum::routing::get;
 
@@ -37,10 +38,8 @@ async fn feed_handler(State(rt): State<Arc<Runtime>>) -> String {
         questions: 10,
         answers: 5,
     };
-    let (page, stats): (Result<String, feed::FeedError>, Stats) = rt
-        .run_async(feed::feed::<AsyncSqliteKv>(p))
-        .with_stats()
-        .await;
+    let (page, stats): (Result<String, feed::FeedError>, Stats) =
+        rt.run_async(feed::feed::<SqlKv>(p)).with_stats().await;
     format!("{} {}", page.map_or(0, |p| p.len()), stats.calls())
 }
 
@@ -57,14 +56,12 @@ fn feed_runtime() -> Arc<Runtime> {
         answers: 5,
     };
     let db = Db::open_in_memory().unwrap();
-    SqliteKv::create(db.clone())
-        .unwrap()
-        .put_all(feed::dataset(p))
-        .unwrap();
+    db.with_conn(|c| fill_kv(c, feed::dataset(p))).unwrap();
+    let store = SqlKv::sqlite(db).unwrap();
     Arc::new(
         Runtime::new()
-            .with_source(AsyncSqliteKv::new(db.clone()))
-            .with_source(ReadThrough::new(AsyncSqliteKv::new(db))),
+            .with_source(store.clone())
+            .with_source(ReadThrough::new(store)),
     )
 }
 

@@ -360,11 +360,11 @@ fn memcached_in_front_answers_warm_pages_and_outlives_a_dead_server() {
     // Warm: memcached answers everything, SQLite is not asked.
     let rt = tokio.block_on(server.app().feed_runtime(sizes[0])).unwrap();
     let store = rt.source::<ReadThrough>().unwrap();
-    let queries = store.store().db().calls();
+    let queries = store.store().queries();
     let multi_gets = store.cache().unwrap().calls();
     check(tokio.block_on(fetch_all(&client, &server, &paths)));
     assert_eq!(
-        store.store().db().calls(),
+        store.store().queries(),
         queries,
         "SQLite asked for warm pages"
     );
@@ -374,7 +374,7 @@ fn memcached_in_front_answers_warm_pages_and_outlives_a_dead_server() {
     servers[0].stop();
     check(tokio.block_on(fetch_all(&client, &server, &paths)));
     assert!(
-        store.store().db().calls() > queries,
+        store.store().queries() > queries,
         "SQLite answered the dead server's keys"
     );
     tokio.block_on(server.shutdown()).unwrap();

@@ -198,7 +198,7 @@ fn more_page_sizes_than_data_sets_held_are_all_served() {
 fn slow_down(tokio: &tokio::runtime::Runtime, server: &Running, p: Params, latency: Duration) {
     let rt = tokio.block_on(server.app().feed_runtime(p)).unwrap();
     let store = rt.source::<ReadThrough>().unwrap();
-    store.store().db().set_latency(latency);
+    store.store().set_latency(latency);
 }
 
 #[test]

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use asynq_core::Runtime;
+use asynq_core::{DataSource as _, Runtime};
 use asynq_examples::feed::{self, Params};
 use asynq_examples::profile;
+use asynq_examples::sql_kv::SqlKv;
 use asynq_examples::sqlite::{
-    APPLICATION_ID, Db, FEED_FILE_VERSION, Kv, OpenError, SqliteKv, is_owned, remove_owned,
-    rusqlite,
+    APPLICATION_ID, Db, FEED_FILE_VERSION, OpenError, is_owned, open_feed, remove_owned, rusqlite,
 };
 use asynq_tests::TempDb;
 
@@ -55,7 +55,7 @@ fn a_foreign_database_is_refused_and_left_byte_identical() {
     let file = TempDb::new("foreign");
     let before = foreign_db(file.path());
 
-    let err = SqliteKv::open_feed(file.path(), SMALL).unwrap_err();
+    let err = open_feed(file.path(), SMALL).unwrap_err();
     assert_not_ours(&err, file.path());
     assert!(err.to_string().contains("application_id 0x0"), "{err}");
     let err = profile::open(file.path(), 50).unwrap_err();
@@ -85,7 +85,7 @@ fn files_that_are_not_databases_are_refused_too() {
     ] {
         let file = TempDb::new(name);
         std::fs::write(file.path(), bytes).unwrap();
-        let err = SqliteKv::open_feed(file.path(), SMALL).unwrap_err();
+        let err = open_feed(file.path(), SMALL).unwrap_err();
         assert_not_ours(&err, file.path());
         assert!(err.to_string().contains("not an SQLite database"), "{err}");
         assert_eq!(std::fs::read(file.path()).unwrap(), bytes, "{name}");
@@ -95,10 +95,11 @@ fn files_that_are_not_databases_are_refused_too() {
 #[test]
 fn own_files_are_marked_and_one_kind_never_replaces_another() {
     let file = TempDb::new("marked");
-    let (store, built) = SqliteKv::open_feed(file.path(), SMALL).unwrap();
+    let (store, built) = open_feed(file.path(), SMALL).unwrap();
     assert!(built);
     let (app, version): (i32, i32) = store
-        .db()
+        .sqlite_db()
+        .unwrap()
         .with_conn(|c| {
             let app = c.query_row("PRAGMA application_id", [], |r| r.get(0))?;
             let version = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -121,10 +122,10 @@ fn own_files_are_marked_and_one_kind_never_replaces_another() {
         questions: 100,
         answers: 10,
     };
-    let (store, built) = SqliteKv::open_feed(file.path(), bigger).unwrap();
+    let (store, built) = open_feed(file.path(), bigger).unwrap();
     assert!(built);
     let rt = Runtime::new().with_source(store);
-    let page = rt.run(feed::feed::<SqliteKv>(bigger)).unwrap();
+    let page = rt.run(feed::feed::<SqlKv>(bigger)).unwrap();
     assert_eq!(feed::fnv1a64(page.as_bytes()), 0x56dc3f446f2c5f61);
 
     // No temporary file is left beside it.
@@ -148,14 +149,18 @@ fn own_files_are_marked_and_one_kind_never_replaces_another() {
 #[test]
 fn a_file_damaged_while_open_marks_its_connection_broken() {
     let file = TempDb::new("damaged");
-    let (store, _) = SqliteKv::open_feed(file.path(), SMALL).unwrap();
-    let db: Db = store.db().clone();
+    let (store, _) = open_feed(file.path(), SMALL).unwrap();
+    let db: Db = store.sqlite_db().unwrap().clone();
     let keys = vec!["q:1:title".to_string()];
-    assert_eq!(db.query::<Kv>(&keys).unwrap().len(), 1);
+    let fetch = |store: &SqlKv| futures::executor::block_on(store.fetch(&keys));
+    assert_eq!(fetch(&store).unwrap().len(), 1);
     assert!(!db.is_broken());
 
-    // A bad query is not damage.
-    db.with_conn(|c| c.execute_batch("SELECT 1")).unwrap();
+    // A bad query (a table that is not there) is not damage.
+    let elsewhere = SqlKv::sqlite(Db::open_in_memory().unwrap()).unwrap();
+    let err = fetch(&elsewhere).unwrap_err();
+    assert!(format!("{:?}", err).contains("no such table"), "{err:?}");
+    assert!(!elsewhere.sqlite_db().unwrap().is_broken());
     // Overwrite every page after the first with garbage, in place.
     let len = std::fs::metadata(file.path()).unwrap().len() as usize;
     let mut bytes = std::fs::read(file.path()).unwrap();
@@ -164,6 +169,6 @@ fn a_file_damaged_while_open_marks_its_connection_broken() {
     }
     bytes[24] ^= 0xff; // the change counter: the connection drops its page cache
     std::fs::write(file.path(), &bytes).unwrap();
-    let err = db.query::<Kv>(&keys).unwrap_err();
+    let err = fetch(&store).unwrap_err();
     assert!(db.is_broken(), "{err}");
 }

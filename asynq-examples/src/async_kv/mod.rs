@@ -10,13 +10,12 @@
 //!   off, as the blocking client does (see [`crate::memcached`]); a dead, stuck or raving
 //!   server fails only its own keys, with an error naming it. As a source it answers each key
 //!   with its own [`Lookup`].
-//! - [`AsyncSqliteKv`]: the FEED-1 `kv` table, each query run by
-//!   [`tokio::task::spawn_blocking`] with the query logic of [`Db::query`](crate::sqlite::Db::query).
-//! - [`ReadThrough`]: [`AsyncSqliteKv`] with memcached in front: keys memcached holds come
-//!   from it, the others from SQLite, written back to memcached. A failed memcached server
-//!   costs its keys a trip to SQLite, never a failed page.
+//! - [`ReadThrough`]: a [`SqlKv`](crate::sql_kv::SqlKv) (SQLite queries on tokio's blocking
+//!   pool) with memcached in front: keys memcached holds come from it, the others from the
+//!   database, written back to memcached. A failed memcached server costs its keys a trip to
+//!   the database, never a failed page.
 //!
-//! All three need a tokio runtime with I/O and time enabled (poll them under
+//! Both need a tokio runtime with I/O and time enabled (poll them under
 //! [`Runtime::run_async`](asynq_core::Runtime::run_async) inside tokio); outside one, their
 //! calls fail with an error saying so.
 
@@ -40,7 +39,7 @@ use crate::memcached::{
 
 mod sqlite;
 
-pub use sqlite::{AsyncSqliteKv, BoxError, ReadThrough};
+pub use sqlite::{BoxError, ReadThrough};
 
 /// Idle connections kept per server.
 const POOL: usize = 32;

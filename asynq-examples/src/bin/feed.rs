@@ -26,7 +26,6 @@ use asynq_examples::kv::KvStore;
 use asynq_examples::memcached::{Memcached, MemcachedKv};
 use asynq_examples::memory::MemoryStore;
 use asynq_examples::sql_kv::{SqlKv, servers};
-use asynq_examples::sqlite::SqliteKv;
 use asynq_sources::{mysql, postgres};
 use clap::{CommandFactory as _, Parser, ValueEnum};
 
@@ -167,7 +166,6 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let latency = Duration::from_millis(args.latency_ms);
     match origin(args, p, io.as_ref())? {
         Origin::Memory(store) => render(store.with_latency(latency), p, args.naive),
-        Origin::Sqlite(store) => render(store.with_latency(latency), p, args.naive),
         Origin::Sql(store) => render(store.with_latency(latency), p, args.naive),
         Origin::Memcached(store) => render(store.with_latency(latency), p, args.naive),
     }
@@ -176,8 +174,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
 /// The store the page reads from, as the flags say, with the page's data in it.
 enum Origin {
     Memory(MemoryStore),
-    Sqlite(SqliteKv),
-    /// PostgreSQL or MySQL.
+    /// SQLite, PostgreSQL or MySQL.
     Sql(SqlKv),
     Memcached(MemcachedKv),
 }
@@ -203,10 +200,10 @@ fn origin(
         Backend::Memory => Origin::Memory(feed::memory_store(p)),
         Backend::Sqlite => {
             let path = args.db.clone().unwrap_or_else(|| default_db(p));
-            let (store, created) = SqliteKv::open_feed(&path, p)?;
+            let (store, created) = asynq_examples::sqlite::open_feed(&path, p)?;
             let what = if created { "created" } else { "reused" };
             eprintln!("feed: {what} the FEED-1 data in {}", path.display());
-            Origin::Sqlite(store)
+            Origin::Sql(store)
         }
         Backend::Memcached => {
             // The data set in memory is the origin: keys the servers lost are read from it.

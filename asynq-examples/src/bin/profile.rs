@@ -64,14 +64,13 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let (db, created) = profile::open(&path, args.users)?;
     let what = if created { "created" } else { "reused" };
     eprintln!("profile: {what} the site's data in {}", path.display());
-    db.set_latency(Duration::from_millis(args.latency_ms));
-    let rt = profile::runtime(&db);
+    let rt = profile::runtime_with_latency(&db, Duration::from_millis(args.latency_ms));
     let pages = rt.run(profile::render_profiles(args.uids.clone()))?;
     for page in pages {
         println!("{page}");
     }
     let stats = rt.last_stats();
     println!("{stats}");
-    println!("rounds={} queries={}", stats.rounds, db.calls());
+    println!("rounds={} queries={}", stats.rounds, db.queries());
     Ok(())
 }

@@ -13,10 +13,10 @@ use axum::http::StatusCode;
 use tokio::sync::OnceCell;
 
 use super::{App, Config, Failure};
-use crate::async_kv::{AsyncSqliteKv, ReadThrough};
+use crate::async_kv::ReadThrough;
 use crate::feed::Params;
 use crate::profile;
-use crate::sqlite::{Db, SqliteKv};
+use crate::sqlite::Db;
 
 /// What identifies a file as the one a data set opened, and its size then.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,13 +272,13 @@ impl FeedSets {
 async fn open_feed(app: &App, p: Params) -> Result<Arc<DataSet>, Failure> {
     let path = app.config.feed_db(p);
     let file = path.clone();
-    let made = tokio::task::spawn_blocking(move || SqliteKv::open_feed(&file, p))
+    let made = tokio::task::spawn_blocking(move || crate::sqlite::open_feed(&file, p))
         .await
         .map_err(|e| internal(format!("cannot open the FEED-1 data set: {e}")))?;
     let (store, _) =
         made.map_err(|e| internal(format!("cannot open the FEED-1 data set: {}", chain(&e))))?;
-    let db = store.db().clone();
-    let mut source = ReadThrough::new(AsyncSqliteKv::new(db.clone()));
+    let db = store.sqlite_db().expect("an SQLite store").clone();
+    let mut source = ReadThrough::new(store);
     if let Some(mc) = &app.cache {
         let prefix = format!("feed1-q{}-a{}:", p.questions, p.answers);
         source = source.with_cache(Arc::clone(mc), prefix);

@@ -9,7 +9,7 @@
 //!
 //! Where the data lives:
 //! - SQLite: the `kv` table of a data set file of its own (see
-//!   [`open_feed`](crate::sqlite::SqliteKv::open_feed)), one data set per file.
+//!   [`open_feed`](crate::sqlite::open_feed)), one data set per file.
 //! - PostgreSQL and MySQL: the table `asynq_feed1_kv` of the database the URL names, every
 //!   data set in it under a key prefix of its own (`q1000a10/`), and the table
 //!   `asynq_feed1_datasets` telling which data sets are loaded ([`servers`]). Both tables are
@@ -19,6 +19,8 @@
 pub mod servers;
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use asynq_core::DataSource;
@@ -76,7 +78,7 @@ macro_rules! each_store {
 /// FEED-1's store over a SQL database: `Key = String`, `Value = String`, absent keys left out
 /// of the answer; the `sqlite`, `postgres` and `mysql` backends of the `feed` program.
 ///
-/// Open one with [`open_feed`](crate::sqlite::SqliteKv::open_feed) (an SQLite file) or
+/// Open one with [`open_feed`](crate::sqlite::open_feed) (an SQLite file) or
 /// [`servers::open_postgres`] / [`servers::open_mysql`] (a data set in a server, loaded when
 /// missing), or over a database you set up with [`SqlKv::sqlite`], [`SqlKv::postgres`],
 /// [`SqlKv::mysql`]. [`round_trips`](KvStore::round_trips) counts the queries sent.
@@ -110,7 +112,8 @@ pub struct SqlKv {
     store: Store,
     /// Prepended to every key: the data set's part of a server's table.
     prefix: String,
-    latency: Duration,
+    /// The delay before each query, in microseconds; shared by the clones of this store.
+    latency_us: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for SqlKv {
@@ -148,15 +151,27 @@ impl SqlKv {
         SqlKv {
             store,
             prefix: prefix.to_owned(),
-            latency: Duration::ZERO,
+            latency_us: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// The same store, sleeping `latency` (on another thread) before every query, as a
     /// database farther away would take.
-    pub fn with_latency(mut self, latency: Duration) -> Self {
-        self.latency = latency;
+    pub fn with_latency(self, latency: Duration) -> Self {
+        self.set_latency(latency);
         self
+    }
+
+    /// Sleep `latency` before every query from now on, in this store and its clones (those
+    /// registered with a runtime included).
+    pub fn set_latency(&self, latency: Duration) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us.store(us, Ordering::Relaxed);
+    }
+
+    /// The delay before every query.
+    pub fn latency(&self) -> Duration {
+        Duration::from_micros(self.latency_us.load(Ordering::Relaxed))
     }
 
     /// `sqlite`, `postgres` or `mysql`: the source's name in statistics.
@@ -204,8 +219,8 @@ impl DataSource for SqlKv {
 
     /// The values of the keys present, in one query (per chunk of the server's limit).
     async fn fetch(&self, keys: &[String]) -> Result<Vec<(String, String)>, SqlError> {
-        if !self.latency.is_zero() {
-            let latency = self.latency;
+        let latency = self.latency();
+        if !latency.is_zero() {
             offload(move || std::thread::sleep(latency)).await;
         }
         if self.prefix.is_empty() {

@@ -1,64 +1,17 @@
-//! The FEED-1 key-value table: [`Kv`] and [`SqliteKv`].
+//! The FEED-1 data set file: its `kv` table, filled by [`fill_kv`], opened by [`open_feed`].
 
 use std::path::Path;
-use std::time::Duration;
 
-use asynq_core::DataSource;
-use rusqlite::Connection;
-use rusqlite::types::ToSql;
+use super::rusqlite::types::ToSql;
+use super::rusqlite::{self, Connection};
 
 use super::owned::{Mark, OpenError, open_owned};
-use super::{Db, Table};
-use crate::kv::KvStore;
-use crate::offload::offload;
+use crate::sql_kv::SqlKv;
 
-/// The `kv` table: string keys, string values.
-#[derive(Debug)]
-pub struct Kv;
-
-impl Table for Kv {
-    type Key = String;
-    type Row = String;
-    const NAME: &'static str = "sqlite";
-    const QUERY: &'static str = "SELECT key, value FROM kv WHERE key IN ({keys})";
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
-        row.get(1)
-    }
-}
-
-/// A key-value table in SQLite with memcached's `get_multi` semantics: a source with
-/// `Key = String` and `Value = String`, the store of the FEED-1 page's `sqlite` backend.
-///
-/// Absent keys are left out of the answer, as memcached leaves them out, so that a task
-/// asking for one fails with [`asynq_core::Error::MissingKey`]; use [`Sqlite<Kv>`](super::Sqlite) to get
-/// `None` instead. [`open_feed`](SqliteKv::open_feed) creates the FEED-1 data set in a file
-/// on first use and reuses it after.
-///
-/// # Examples
-///
-/// ```
-/// use asynq_core::Runtime;
-/// use asynq_examples::feed::{self, Params};
-/// use asynq_examples::sqlite::{Db, SqliteKv};
-///
-/// let p = Params { questions: 10, answers: 5 };
-/// let store = SqliteKv::create(Db::open_in_memory()?)?;
-/// store.put_all(feed::dataset(p))?;
-/// let rt = Runtime::new().with_source(store);
-/// let page = rt.run(feed::feed::<SqliteKv>(p))?;
-/// assert_eq!(page.len(), 2152);
-/// assert_eq!(rt.source::<SqliteKv>().unwrap().db().calls(), 3);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug)]
-pub struct SqliteKv {
-    db: Db,
-}
-
-/// The `user_version` of the FEED-1 data set files made by [`SqliteKv::open_feed`].
+/// The `user_version` of the FEED-1 data set files made by [`open_feed`].
 pub const FEED_FILE_VERSION: i32 = 1001;
 
-/// How a FEED-1 data set file made by [`SqliteKv::open_feed`] is known.
+/// How a FEED-1 data set file made by [`open_feed`] is known.
 pub fn feed_mark(p: crate::feed::Params) -> Mark {
     Mark {
         user_version: FEED_FILE_VERSION,
@@ -66,99 +19,75 @@ pub fn feed_mark(p: crate::feed::Params) -> Mark {
     }
 }
 
-impl SqliteKv {
-    /// The `kv` table in `db`, created if missing.
-    pub fn create(db: Db) -> rusqlite::Result<SqliteKv> {
-        db.with_conn(|c| {
-            c.execute_batch(
-                "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) \
-                 WITHOUT ROWID;",
-            )
-        })?;
-        Ok(SqliteKv { db })
-    }
-
-    /// The FEED-1 data set for `p` in the file at `path`, made on first use (or when the file
-    /// holds another size) and reused after; see [`open_owned`]: the file is built under a
-    /// temporary name and moved in place complete, and a file this crate did not make is
-    /// refused and left untouched. Returns the store and whether it built the data now.
-    pub fn open_feed(
-        path: impl AsRef<Path>,
-        p: crate::feed::Params,
-    ) -> Result<(SqliteKv, bool), OpenError> {
-        let (db, built) = open_owned(path.as_ref(), &feed_mark(p), |db| {
-            SqliteKv::create(db.clone())?.put_all(crate::feed::dataset(p))
-        })?;
-        Ok((SqliteKv { db }, built))
-    }
-
-    /// Insert (or replace) `pairs`, in one transaction.
-    pub fn put_all<K: ToSql, V: ToSql>(
-        &self,
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> rusqlite::Result<()> {
-        self.db.with_conn(|c| {
-            let tx = c.transaction()?;
-            insert_pairs(&tx, pairs)?;
-            tx.commit()
-        })
-    }
-
-    /// The connection, with its query counters.
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    /// Sleep `latency` in every query, as a remote database would take.
-    pub fn with_latency(self, latency: Duration) -> Self {
-        self.db.set_latency(latency);
-        self
-    }
-}
-
-fn insert_pairs<K: ToSql, V: ToSql>(
-    conn: &Connection,
+/// Create the `kv` table (`key TEXT PRIMARY KEY, value TEXT NOT NULL`) when missing and insert
+/// (or replace) `pairs` in it, in one transaction: the table [`SqlKv::sqlite`] reads.
+///
+/// # Examples
+///
+/// ```
+/// use asynq_examples::feed::{self, Params};
+/// use asynq_examples::sql_kv::SqlKv;
+/// use asynq_examples::sqlite::{Db, fill_kv};
+///
+/// let db = Db::open_in_memory()?;
+/// db.with_conn(|c| fill_kv(c, feed::dataset(Params { questions: 10, answers: 5 })))?;
+/// let store = SqlKv::sqlite(db)?;
+/// assert_eq!(store.backend(), "sqlite");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn fill_kv<K: ToSql, V: ToSql>(
+    conn: &mut Connection,
     pairs: impl IntoIterator<Item = (K, V)>,
 ) -> rusqlite::Result<()> {
-    let mut insert =
-        conn.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?;
-    for (key, value) in pairs {
-        insert.execute((key, value))?;
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    )?;
+    {
+        let mut insert =
+            tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)")?;
+        for (key, value) in pairs {
+            insert.execute((key, value))?;
+        }
     }
-    Ok(())
+    tx.commit()
 }
 
-impl KvStore for SqliteKv {
-    type Error = rusqlite::Error;
-
-    fn get_multi(&self, keys: &[String]) -> Result<Vec<(String, String)>, rusqlite::Error> {
-        self.db.query::<Kv>(keys)
-    }
-
-    fn round_trips(&self) -> usize {
-        self.db.calls()
-    }
-
-    fn keys_sent(&self) -> usize {
-        self.db.keys()
-    }
-}
-
-impl DataSource for SqliteKv {
-    type Key = String;
-    type Value = String;
-    type Error = rusqlite::Error;
-
-    async fn fetch(&self, keys: &[String]) -> Result<Vec<(String, String)>, rusqlite::Error> {
-        let (db, keys) = (self.db.clone(), keys.to_vec());
-        offload(move || db.query::<Kv>(&keys)).await
-    }
-
-    fn name(&self) -> &str {
-        Kv::NAME
-    }
-
-    fn max_batch_size(&self) -> Option<usize> {
-        Some(self.db.max_params())
-    }
+/// The FEED-1 data set for `p` in the file at `path`, made on first use (or when the file
+/// holds another size) and reused after; see [`open_owned`]: the file is built under a
+/// temporary name and moved in place complete, and a file this crate did not make is refused
+/// and left untouched. Returns the store and whether it built the data now.
+///
+/// # Examples
+///
+/// ```
+/// use asynq_core::Runtime;
+/// use asynq_examples::feed::{self, Params};
+/// use asynq_examples::sql_kv::SqlKv;
+/// use asynq_examples::sqlite::open_feed;
+///
+/// let dir = std::env::temp_dir().join(format!("open-feed-doc-{}", std::process::id()));
+/// let p = Params { questions: 10, answers: 5 };
+/// let (store, built) = open_feed(dir.join("feed.sqlite"), p)?;
+/// assert!(built);
+/// let rt = Runtime::new().with_source(store);
+/// let page = rt.run(feed::feed::<SqlKv>(p))?;
+/// assert_eq!(page.len(), 2152);
+/// assert_eq!(rt.source::<SqlKv>().unwrap().queries(), 3);
+/// let (_, built) = open_feed(dir.join("feed.sqlite"), p)?;
+/// assert!(!built); // reused
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open_feed(
+    path: impl AsRef<Path>,
+    p: crate::feed::Params,
+) -> Result<(SqlKv, bool), OpenError> {
+    let path = path.as_ref();
+    let (db, built) = open_owned(path, &feed_mark(p), |c| fill_kv(c, crate::feed::dataset(p)))?;
+    let store = SqlKv::sqlite(db).map_err(|e| OpenError::Sqlite {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    Ok((store, built))
 }

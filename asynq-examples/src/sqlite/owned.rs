@@ -22,7 +22,7 @@ use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
+use super::rusqlite::{self, Connection, OpenFlags, OptionalExtension as _};
 
 use super::Db;
 
@@ -59,12 +59,12 @@ pub enum OpenError {
         /// The failure.
         source: io::Error,
     },
-    /// SQLite failed while reading or building the file.
+    /// SQLite failed while reading or building the file, or opening its pool.
     Sqlite {
         /// The file.
         path: PathBuf,
-        /// The failure.
-        source: rusqlite::Error,
+        /// The failure: a [`rusqlite::Error`] or an [`asynq_sources::SqlError`].
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 }
 
@@ -88,7 +88,7 @@ impl std::error::Error for OpenError {
         match self {
             OpenError::NotOurs { .. } => None,
             OpenError::Io { source, .. } => Some(source),
-            OpenError::Sqlite { source, .. } => Some(source),
+            OpenError::Sqlite { source, .. } => Some(&**source),
         }
     }
 }
@@ -97,10 +97,13 @@ fn io_error(doing: String) -> impl FnOnce(io::Error) -> OpenError {
     move |source| OpenError::Io { doing, source }
 }
 
-fn sqlite_error(path: &Path) -> impl FnOnce(rusqlite::Error) -> OpenError + '_ {
+fn sqlite_error<E>(path: &Path) -> impl FnOnce(E) -> OpenError + '_
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     move |source| OpenError::Sqlite {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -201,7 +204,8 @@ fn inspect(path: &Path, mark: &Mark) -> Result<Found, OpenError> {
 /// none (or an older data set of ours of the same kind). Returns the database and whether it
 /// was built now.
 ///
-/// `build` fills a fresh database (in a temporary file); the marks are written around it.
+/// `build` fills a fresh database (in a temporary file, over one connection); the marks are
+/// written around it.
 /// Anything at `path` that this crate did not make is refused with [`OpenError::NotOurs`] and
 /// left untouched.
 ///
@@ -213,8 +217,8 @@ fn inspect(path: &Path, mark: &Mark) -> Result<Found, OpenError> {
 /// let dir = std::env::temp_dir().join(format!("owned-doc-{}", std::process::id()));
 /// let path = dir.join("numbers.sqlite");
 /// let mark = Mark { user_version: 7, tag: "numbers 1..3".into() };
-/// let build = |db: &asynq_examples::sqlite::Db| {
-///     db.with_conn(|c| c.execute_batch("CREATE TABLE n (x); INSERT INTO n VALUES (1), (2), (3);"))
+/// let build = |c: &mut asynq_examples::sqlite::rusqlite::Connection| {
+///     c.execute_batch("CREATE TABLE n (x); INSERT INTO n VALUES (1), (2), (3);")
 /// };
 /// let (_, built) = open_owned(&path, &mark, build)?;
 /// assert!(built);
@@ -233,7 +237,7 @@ fn inspect(path: &Path, mark: &Mark) -> Result<Found, OpenError> {
 pub fn open_owned(
     path: &Path,
     mark: &Mark,
-    build: impl FnOnce(&Db) -> rusqlite::Result<()>,
+    build: impl FnOnce(&mut Connection) -> rusqlite::Result<()>,
 ) -> Result<(Db, bool), OpenError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -291,7 +295,7 @@ impl Temp {
         dir: &Path,
         target: &Path,
         mark: &Mark,
-        build: impl FnOnce(&Db) -> rusqlite::Result<()>,
+        build: impl FnOnce(&mut Connection) -> rusqlite::Result<()>,
     ) -> Result<Temp, OpenError> {
         let name = target
             .file_name()
@@ -303,25 +307,24 @@ impl Temp {
             kept: false,
         };
         let _ = std::fs::remove_file(&temp.path);
-        let db = Db::open(&temp.path).map_err(sqlite_error(&temp.path))?;
+        // One plain connection builds it: nothing else reads the file yet.
+        let mut conn = Connection::open(&temp.path).map_err(sqlite_error(&temp.path))?;
         let fill = || {
-            build(&db)?;
-            db.with_conn(|c| {
-                c.execute_batch(&format!(
-                    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-                     PRAGMA application_id = {APPLICATION_ID};
-                     PRAGMA user_version = {};",
-                    mark.user_version
-                ))?;
-                c.execute(
-                    "INSERT OR REPLACE INTO meta (name, value) VALUES ('dataset', ?1)",
-                    [&mark.tag],
-                )
-                .map(drop)
-            })
+            build(&mut conn)?;
+            conn.execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 PRAGMA application_id = {APPLICATION_ID};
+                 PRAGMA user_version = {};",
+                mark.user_version
+            ))?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('dataset', ?1)",
+                [&mark.tag],
+            )
+            .map(drop)
         };
         fill().map_err(sqlite_error(&temp.path))?;
-        drop(db); // closes the connection: the file is complete
+        conn.close().map_err(|(_, e)| sqlite_error(&temp.path)(e))?; // the file is complete
         File::open(&temp.path)
             .and_then(|f| f.sync_all())
             .map_err(io_error(format!("sync {}", temp.path.display())))?;
