@@ -111,16 +111,20 @@
 mod answer;
 #[cfg(feature = "sqlite")]
 mod blocking;
+pub mod cache;
 mod error;
 mod key;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod mapping;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "memcached"))]
 mod runner;
 mod shared;
 mod source;
 mod table;
 
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub mod memcached;
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub mod mysql;

@@ -19,7 +19,9 @@ use std::task::{Context, Poll};
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::{JoinError, JoinHandle};
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use crate::error::{ErrorKind, SqlError};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use crate::shared::Shared;
 
 /// Worker threads of a runtime a `Db` owns: the queries' I/O needs little.
@@ -69,6 +71,10 @@ impl Runner {
     }
 
     /// Run `future` to its end on the runtime, from a thread outside any runtime (it blocks).
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mysql")),
+        allow(dead_code, reason = "only the SQL backends block on it")
+    )]
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle.block_on(future)
     }
@@ -81,6 +87,15 @@ impl Runner {
         F::Output: Send + 'static,
     {
         Spawned(self.handle.spawn(future))
+    }
+
+    /// Run `future` on the runtime in the background, detached: nobody waits for it.
+    #[cfg(feature = "memcached")]
+    pub(crate) fn detach<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(self.handle.spawn(future));
     }
 }
 
@@ -112,6 +127,7 @@ impl<T> Drop for Spawned<T> {
 }
 
 /// Why a spawned task gave no output, for an error's detail.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn join_error_text(e: &JoinError) -> &'static str {
     if e.is_panic() {
         "the query's task panicked"
@@ -120,6 +136,7 @@ fn join_error_text(e: &JoinError) -> &'static str {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// What the `Db` of an async backend holds: its pool, the runtime its queries run on, and its
 /// counters and settings.
 #[derive(Debug)]
@@ -129,6 +146,7 @@ pub(crate) struct AsyncDb<P> {
     pub(crate) shared: Shared,
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl<P> AsyncDb<P> {
     /// A pool opened by `open` inside the calling tokio runtime; `db` names the database in
     /// errors (`postgres`, `mysql`).
@@ -210,6 +228,7 @@ impl<P> AsyncDb<P> {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// An error of the database `db` as a whole (connecting, setting it up), not of one source.
 pub(crate) fn db_error(db: &'static str, kind: ErrorKind) -> SqlError {
     SqlError::new(kind, db, "")

@@ -1,16 +1,28 @@
-//! A circuit breaker per memcached server: after a failure the server is not asked for a
-//! while (doubling with each failed retry, up to a cap), so that a dead or stuck server costs
-//! one timeout per back-off period instead of one per call; its outage is written to the log
-//! (a line on stderr) once when it starts and once when it ends, and counted in
+//! A circuit breaker per cache server: after a failure the server is not asked for a while
+//! (doubling with each failed retry, up to a cap), so that a dead or stuck server costs one
+//! timeout per back-off period instead of one per call. Its outage is logged (a warning
+//! through the `log` facade) once when it starts and once when it ends, and counted in
 //! [`ServerHealth`].
+
+// The breaker itself serves the cache clients; without one only the public types are used.
+#![cfg_attr(not(feature = "memcached"), allow(dead_code))]
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::McError;
-
 /// How long a failed server is left alone: `first` after its first failure, doubled after
 /// each failed retry, at most `max`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use asynq_sources::cache::Backoff;
+///
+/// let quick = Backoff { first: Duration::from_millis(100), max: Duration::from_secs(2) };
+/// assert_eq!(Backoff::default().first, Duration::from_secs(1));
+/// # let _ = quick;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
     /// After the first failure.
@@ -35,8 +47,7 @@ impl Default for Backoff {
 pub struct ServerHealth {
     /// The server, as configured.
     pub server: String,
-    /// Whether it is being left alone now (its keys fail at once with
-    /// [`McError::BackedOff`]).
+    /// Whether it is being left alone now (its keys fail at once, or go to the origin).
     pub backed_off: bool,
     /// Failed exchanges since the client was made.
     pub failures: u64,
@@ -44,6 +55,15 @@ pub struct ServerHealth {
     pub skipped: u64,
     /// Its latest failure, if any.
     pub last_error: Option<String>,
+}
+
+/// Why a backed-off server was not asked.
+#[derive(Clone, Debug)]
+pub(crate) struct BackedOff {
+    /// How long until it is tried again.
+    pub(crate) retry_in: Duration,
+    /// Its latest failure.
+    pub(crate) cause: String,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +82,8 @@ struct State {
 /// One server's breaker.
 #[derive(Debug)]
 pub(crate) struct Breaker {
+    /// What the log calls the server: `memcached server 127.0.0.1:11211`.
+    label: String,
     server: String,
     backoff: Backoff,
     state: Mutex<State>,
@@ -77,8 +99,10 @@ pub(crate) struct Ticket<'a> {
 }
 
 impl Breaker {
-    pub(crate) fn new(server: &str, backoff: Backoff) -> Breaker {
+    /// The breaker of `server`, named `label` in the log.
+    pub(crate) fn new(label: String, server: &str, backoff: Backoff) -> Breaker {
         Breaker {
+            label,
             server: server.to_string(),
             backoff,
             state: Mutex::default(),
@@ -89,15 +113,14 @@ impl Breaker {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Leave to ask the server now, or the error its keys get while it is backed off.
-    pub(crate) fn admit(&self) -> Result<Ticket<'_>, McError> {
+    /// Leave to ask the server now, or why not while it is backed off.
+    pub(crate) fn admit(&self) -> Result<Ticket<'_>, BackedOff> {
         let mut state = self.lock();
         let now = Instant::now();
         match state.until {
             Some(until) if until > now || state.probing => {
                 state.skipped += 1;
-                Err(McError::BackedOff {
-                    server: self.server.clone(),
+                Err(BackedOff {
                     retry_in: until.saturating_duration_since(now),
                     cause: state.last_error.clone().unwrap_or_default(),
                 })
@@ -130,8 +153,9 @@ impl Breaker {
 }
 
 impl Ticket<'_> {
-    /// Report the exchange: `Err` with what failed, which backs the server off.
-    pub(crate) fn done(mut self, outcome: Result<(), &McError>) {
+    /// Report the exchange: `Err` with what failed (its full message), which backs the server
+    /// off.
+    pub(crate) fn done(mut self, outcome: Result<(), String>) {
         self.reported = true;
         let breaker = self.breaker;
         let mut state = breaker.lock();
@@ -139,9 +163,10 @@ impl Ticket<'_> {
         match outcome {
             Ok(()) => {
                 if state.until.take().is_some() {
-                    eprintln!(
-                        "memcached server {}: answering again after {} failed attempt(s)",
-                        breaker.server, state.in_a_row
+                    log::warn!(
+                        "{}: answering again after {} failed attempt(s)",
+                        breaker.label,
+                        state.in_a_row
                     );
                 }
                 state.in_a_row = 0;
@@ -154,14 +179,14 @@ impl Ticket<'_> {
                     .saturating_mul(1 << doublings)
                     .min(breaker.backoff.max);
                 if state.in_a_row == 0 {
-                    eprintln!(
+                    log::warn!(
                         "{error}; not asked again for {wait:?} (longer while it keeps failing)"
                     );
                 }
                 state.in_a_row = state.in_a_row.saturating_add(1);
                 state.failures += 1;
                 state.until = Some(Instant::now() + wait);
-                state.last_error = Some(error.to_string());
+                state.last_error = Some(error);
             }
         }
     }
@@ -172,5 +197,32 @@ impl Drop for Ticket<'_> {
         if !self.reported {
             self.breaker.lock().probing = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_backs_off_and_a_success_after_it_clears() {
+        let backoff = Backoff {
+            first: Duration::from_millis(30),
+            max: Duration::from_millis(100),
+        };
+        let b = Breaker::new("test server s".into(), "s", backoff);
+        b.admit().unwrap().done(Err("boom".into()));
+        let why = b.admit().unwrap_err();
+        assert_eq!(why.cause, "boom");
+        assert!(why.retry_in <= backoff.first);
+        let health = b.health();
+        assert!(health.backed_off);
+        assert_eq!((health.failures, health.skipped), (1, 1));
+        std::thread::sleep(backoff.first + Duration::from_millis(10));
+        let probe = b.admit().unwrap();
+        assert!(b.admit().is_err(), "one probe at a time");
+        probe.done(Ok(()));
+        assert!(!b.health().backed_off);
+        assert!(b.admit().is_ok());
     }
 }
