@@ -11,8 +11,9 @@
 //!   hand-primed and naive baselines.
 //! - [`profile`]: `render_profile(uid)` of Quora's asynq talk over an SQLite schema.
 //! - [`local_memcached`]: start a memcached server on a free local port (for tests).
-//! - [`async_kv`]: sources doing their I/O under tokio (memcached over tokio TCP, memcached
-//!   in front of a SQL store), and [`serve`]: the `server` program's axum service.
+//! - [`logging`]: the libraries' warnings on stderr, for the programs.
+//! - [`async_kv`]: sources doing their I/O under tokio (memcached in front of a SQL store),
+//!   and [`serve`]: the `server` program's axum service.
 //! - [`delayed`]: any source with a fixed delay per call (the programs' `--latency-ms`).
 //!
 //! The `feed` program renders the page and prints its figures:
@@ -26,6 +27,7 @@ pub mod feed;
 pub mod feed_naive;
 pub mod kv;
 pub mod local_memcached;
+pub mod logging;
 pub mod memcached;
 pub mod memory;
 mod offload;

@@ -36,12 +36,13 @@ pub fn binary() -> Option<PathBuf> {
 ///
 /// ```no_run
 /// use asynq_examples::local_memcached::LocalMemcached;
-/// use asynq_examples::memcached::Memcached;
+/// use asynq_examples::memcached::MemcachedClient;
+/// use futures::executor::block_on;
 ///
 /// let server = LocalMemcached::start()?;
-/// let mc = Memcached::new([server.addr()]).unwrap();
-/// mc.set_multi([("k", "v")]).unwrap();
-/// assert_eq!(mc.get_multi(&["k".to_string()])[0], Ok(Some("v".to_string())));
+/// let mc = MemcachedClient::new([server.addr()]).unwrap();
+/// block_on(mc.set_multi(vec![("k".into(), b"v".to_vec())], None)).unwrap();
+/// assert_eq!(block_on(mc.get_multi(&["k".to_string()]))[0], Ok(Some(b"v".to_vec())));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]

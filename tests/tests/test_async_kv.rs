@@ -1,7 +1,7 @@
-//! The tokio sources of `asynq_examples::async_kv`: memcached over tokio TCP against real
-//! servers started on 127.0.0.1 (the same sharding as the blocking client, one multi-get per
-//! server, a dead server failing only its keys, a silent one timing out), and SQLite on
-//! tokio's blocking pool.
+//! The memcached client used from inside tokio (made in the caller's runtime, awaited there)
+//! against real servers started on 127.0.0.1 (the same placement as a client made outside
+//! tokio, one multi-get per server, a dead server failing only its keys, a silent one timing
+//! out), and the SQLite source of `asynq_examples::async_kv` on tokio's blocking pool.
 //!
 //! Without a `memcached` binary the memcached tests print a notice and pass, unless
 //! `ASYNQ_REQUIRE_MEMCACHED` is set (as in CI): then they fail.
@@ -10,10 +10,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use asynq_core::{DataSource as _, Error, Runtime, asynq};
-use asynq_examples::async_kv::AsyncMemcached;
 use asynq_examples::feed::{self, Params};
 use asynq_examples::local_memcached::start_or_skip;
-use asynq_examples::memcached::{Lookup, McError, Memcached};
+use asynq_examples::memcached::{McError, Memcached, MemcachedClient};
 use asynq_examples::sql_kv::SqlKv;
 use asynq_examples::sqlite::{Db, fill_kv};
 
@@ -25,12 +24,12 @@ fn tokio() -> tokio::runtime::Runtime {
 }
 
 #[asynq]
-fn lookups(keys: Vec<String>) -> Vec<Result<Lookup, Error>> {
-    AsyncMemcached::load_many(keys).await
+fn lookups(keys: Vec<String>) -> Vec<Result<Option<String>, Error>> {
+    <Memcached>::load_many(keys).await
 }
 
 #[test]
-fn values_set_by_the_blocking_client_are_found_on_the_same_shards() {
+fn values_set_by_a_client_outside_tokio_are_found_by_one_inside_on_the_same_shards() {
     let Some(servers) = start_or_skip(2, "async memcached sharding") else {
         return;
     };
@@ -39,26 +38,31 @@ fn values_set_by_the_blocking_client_are_found_on_the_same_shards() {
         .map(|i| (format!("key:{i}"), format!("value {i}")))
         .chain([("crlf".to_string(), "a\r\nEND\r\nb".to_string())])
         .collect();
-    // The blocking client stores each key on the server its hash names; the async client
-    // finds every one, so both shard alike.
-    let blocking = Memcached::new(&addrs).unwrap();
-    blocking
-        .set_multi(pairs.iter().map(|(k, v)| (k, v)))
+    // A client made outside tokio (on a runtime of its own, awaited by a plain executor)
+    // stores each key on the server its hash names; one made inside a tokio runtime finds
+    // every one, so both place keys alike.
+    let outside = MemcachedClient::new(&addrs).unwrap();
+    let values = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    futures::executor::block_on(outside.set_multi(values, None)).unwrap();
+    let tokio = tokio();
+    let mc = tokio
+        .block_on(async { MemcachedClient::new(&addrs) })
         .unwrap();
-    let mc = AsyncMemcached::new(&addrs).unwrap();
     for (key, _) in &pairs {
-        assert_eq!(mc.server_index(key), blocking.server_index(key));
+        assert_eq!(mc.server_index(key), outside.server_index(key));
     }
 
-    let rt = Runtime::new().with_source(mc);
+    let rt = Runtime::new().with_source(Memcached::new(mc.clone()));
     let mut keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
     keys.push("never-set".to_string());
-    let got = tokio().block_on(rt.run_async(lookups(keys))).unwrap();
+    let got = tokio.block_on(rt.run_async(lookups(keys))).unwrap();
     for ((key, want), got) in pairs.iter().zip(&got) {
-        assert_eq!(got.as_ref().unwrap(), &Ok(Some(want.clone())), "{key}");
+        assert_eq!(got.as_ref().unwrap(), &Some(want.clone()), "{key}");
     }
-    assert_eq!(got.last().unwrap().as_ref().unwrap(), &Ok(None), "a miss");
-    let mc = rt.source::<AsyncMemcached>().unwrap();
+    assert_eq!(got.last().unwrap().as_ref().unwrap(), &None, "a miss");
     assert_eq!(rt.last_stats().calls(), 1, "one call of the source");
     assert_eq!(mc.calls(), 2, "one multi-get per server");
     assert_eq!(mc.keys(), pairs.len() + 1);
@@ -71,11 +75,13 @@ fn a_dead_server_fails_only_its_own_keys_with_an_error_naming_it() {
     };
     let addrs: Vec<String> = servers.iter().map(|s| s.addr().to_string()).collect();
     let tokio = tokio();
-    let mc = AsyncMemcached::new(&addrs).unwrap();
-    let pairs: Vec<(String, String)> = (0..50)
-        .map(|i| (format!("k{i}"), format!("v{i}")))
+    let mc = tokio
+        .block_on(async { MemcachedClient::new(&addrs) })
+        .unwrap();
+    let pairs: Vec<(String, Vec<u8>)> = (0..50)
+        .map(|i| (format!("k{i}"), format!("v{i}").into_bytes()))
         .collect();
-    tokio.block_on(mc.set_multi(&pairs)).unwrap();
+    tokio.block_on(mc.set_multi(pairs.clone(), None)).unwrap();
     let keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
     assert!(
         tokio
@@ -109,10 +115,12 @@ fn a_server_that_never_answers_times_out() {
     // Connections to this listener are accepted by the kernel; nothing ever replies.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap().to_string();
-    let mc = AsyncMemcached::new([&addr])
+    let tokio = tokio();
+    let mc = tokio
+        .block_on(async { MemcachedClient::new([&addr]) })
         .unwrap()
         .with_timeouts(Duration::from_millis(500), Duration::from_millis(100));
-    let got = tokio().block_on(mc.get_multi(&["k".to_string()]));
+    let got = tokio.block_on(mc.get_multi(&["k".to_string()]));
     match &got[0] {
         Err(McError::Server { server, message }) => {
             assert_eq!(server, &addr);

@@ -1,5 +1,5 @@
-//! Both memcached clients (the blocking `Memcached` and the tokio `AsyncMemcached`) against a
-//! fake server sending hostile replies: a huge length, garbage, an endless line, more values
+//! The memcached client, used from a plain thread (its own runtime) and from inside tokio (the
+//! caller's runtime), against a fake server sending hostile replies: a huge length, garbage, an endless line, more values
 //! than asked, silence, an answer dribbled a byte at a time. Each fails only the call's keys
 //! of that server, with an error naming it, within one deadline per exchange, without
 //! allocating what the server claims; the failed server is then backed off (not asked) and
@@ -7,27 +7,30 @@
 
 use std::time::Duration;
 
-use asynq_examples::async_kv::AsyncMemcached;
-use asynq_examples::memcached::{Backoff, Lookup, McError, Memcached, ServerHealth};
+use asynq_examples::memcached::{Backoff, Lookup, McError, MemcachedClient, ServerHealth};
 use asynq_tests::fake_memcached::{FakeMemcached, Reply};
 
-/// The two clients, one interface: a multi-get and the servers' health.
+/// The two ways of using the client, one interface: a multi-get and the servers' health.
 trait Client {
     fn get(&self, keys: &[&str]) -> Vec<Lookup>;
     fn health(&self) -> Vec<ServerHealth>;
 }
 
-impl Client for Memcached {
+/// Made outside tokio, awaited by a plain executor.
+struct Blocking(MemcachedClient);
+
+impl Client for Blocking {
     fn get(&self, keys: &[&str]) -> Vec<Lookup> {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        self.get_multi(&keys)
+        futures::executor::block_on(self.0.get_multi(&keys))
     }
     fn health(&self) -> Vec<ServerHealth> {
-        Memcached::health(self)
+        self.0.health()
     }
 }
 
-struct Async(AsyncMemcached, tokio::runtime::Runtime);
+/// Made inside a current-thread tokio runtime, awaited there.
+struct Async(MemcachedClient, tokio::runtime::Runtime);
 
 impl Client for Async {
     fn get(&self, keys: &[&str]) -> Vec<Lookup> {
@@ -51,7 +54,7 @@ fn clients(
     io: Duration,
     max_value: usize,
 ) -> Vec<(&'static str, Box<dyn Client>)> {
-    let blocking = Memcached::with_backoff(servers, BACKOFF)
+    let blocking = MemcachedClient::with_backoff(servers, BACKOFF)
         .unwrap()
         .with_timeouts(Duration::from_secs(1), io)
         .with_max_value(max_value);
@@ -59,12 +62,13 @@ fn clients(
         .enable_all()
         .build()
         .unwrap();
-    let async_client = AsyncMemcached::with_backoff(servers, BACKOFF)
+    let async_client = tokio
+        .block_on(async { MemcachedClient::with_backoff(servers, BACKOFF) })
         .unwrap()
         .with_timeouts(Duration::from_secs(1), io)
         .with_max_value(max_value);
     vec![
-        ("blocking", Box::new(blocking)),
+        ("blocking", Box::new(Blocking(blocking))),
         ("async", Box::new(Async(async_client, tokio))),
     ]
 }
@@ -141,7 +145,7 @@ fn hostile_replies_fail_only_their_call_naming_the_server() {
         for (client_name, client) in clients(&servers, Duration::from_millis(400), max_value) {
             let what = format!("{client_name} client, {case}");
             // Keys on both servers: find one of each.
-            let probe = Memcached::new(servers).unwrap();
+            let probe = MemcachedClient::new(servers).unwrap();
             let on_fake = (0..)
                 .map(|i| format!("k{i}"))
                 .find(|k| probe.server_index(k) == 0)

@@ -14,7 +14,7 @@ use asynq_core::Runtime;
 use asynq_examples::async_kv::ReadThrough;
 use asynq_examples::feed::{self, Params};
 use asynq_examples::local_memcached::start_or_skip;
-use asynq_examples::memcached::Memcached;
+use asynq_examples::memcached::MemcachedClient;
 use asynq_examples::memory::MemoryStore;
 use asynq_examples::profile;
 use asynq_examples::serve::{self, Config, RING, Running};
@@ -353,9 +353,9 @@ fn memcached_in_front_answers_warm_pages_and_outlives_a_dead_server() {
 
     // Cold: SQLite answers, and its answers are written to memcached under the size's prefix.
     check(tokio.block_on(fetch_all(&client, &server, &paths)));
-    let mc = Memcached::new(servers.iter().map(|s| s.addr())).unwrap();
-    let got = mc.get_multi(&["feed1-q10-a5:q:3:title".to_string()]);
-    assert_eq!(got[0], Ok(Some("Question 3".to_string())));
+    let mc = MemcachedClient::new(servers.iter().map(|s| s.addr())).unwrap();
+    let got = futures::executor::block_on(mc.get_multi(&["feed1-q10-a5:q:3:title".to_string()]));
+    assert_eq!(got[0], Ok(Some(b"Question 3".to_vec())));
 
     // Warm: memcached answers everything, SQLite is not asked.
     let rt = tokio.block_on(server.app().feed_runtime(sizes[0])).unwrap();

@@ -1,10 +1,8 @@
 //! [`ReadThrough`]: memcached in front of a SQL store ([`SqlKv`]).
 
-use std::sync::Arc;
-
 use asynq_core::DataSource;
+use asynq_sources::memcached::MemcachedClient;
 
-use super::AsyncMemcached;
 use crate::sql_kv::SqlKv;
 
 /// The error of a read through memcached and the SQL store.
@@ -35,7 +33,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug)]
 pub struct ReadThrough {
     store: SqlKv,
-    cache: Option<(Arc<AsyncMemcached>, String)>,
+    cache: Option<(MemcachedClient, String)>,
 }
 
 impl ReadThrough {
@@ -45,7 +43,7 @@ impl ReadThrough {
     }
 
     /// The same source with `cache` in front, its keys stored as `prefix` + key.
-    pub fn with_cache(mut self, cache: Arc<AsyncMemcached>, prefix: impl Into<String>) -> Self {
+    pub fn with_cache(mut self, cache: MemcachedClient, prefix: impl Into<String>) -> Self {
         self.cache = Some((cache, prefix.into()));
         self
     }
@@ -56,8 +54,8 @@ impl ReadThrough {
     }
 
     /// The memcached client in front, if any.
-    pub fn cache(&self) -> Option<&AsyncMemcached> {
-        self.cache.as_ref().map(|(mc, _)| &**mc)
+    pub fn cache(&self) -> Option<&MemcachedClient> {
+        self.cache.as_ref().map(|(mc, _)| mc)
     }
 
     /// The values of the keys present, from memcached where it holds them, else SQLite.
@@ -69,19 +67,20 @@ impl ReadThrough {
         let mut found = Vec::with_capacity(keys.len());
         let mut missing = Vec::new();
         for (key, lookup) in keys.iter().zip(mc.get_multi(&cached).await) {
-            match lookup {
-                Ok(Some(value)) => found.push((key.clone(), value)),
-                Ok(None) | Err(_) => missing.push(key.clone()),
+            match lookup.map(|v| v.map(String::from_utf8)) {
+                Ok(Some(Ok(value))) => found.push((key.clone(), value)),
+                // A miss, a failed server, or a value that is not text: SQLite answers it.
+                Ok(None | Some(Err(_))) | Err(_) => missing.push(key.clone()),
             }
         }
         if !missing.is_empty() {
             let rows = self.store.fetch(&missing).await?;
-            let back: Vec<(String, String)> = rows
+            let back: Vec<(String, Vec<u8>)> = rows
                 .iter()
-                .map(|(k, v)| (format!("{prefix}{k}"), v.clone()))
+                .map(|(k, v)| (format!("{prefix}{k}"), v.clone().into_bytes()))
                 .collect();
             // Best effort: a server that cannot take them is asked again next time.
-            let _ = mc.set_multi(&back).await;
+            let _ = mc.set_multi(back, None).await;
             found.extend(rows);
         }
         Ok(found)

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use asynq_core::{DataSource, Runtime};
 use asynq_examples::feed::{self, Params};
 use asynq_examples::kv::KvStore;
-use asynq_examples::memcached::{Memcached, MemcachedKv};
+use asynq_examples::memcached::{MemcachedClient, MemcachedKv};
 use asynq_examples::memory::MemoryStore;
 use asynq_examples::sql_kv::{SqlKv, servers};
 use asynq_sources::{mysql, postgres};
@@ -97,6 +97,7 @@ enum Backend {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    asynq_examples::logging::to_stderr();
     if let Err(message) = check_size(args.questions, args.answers) {
         Args::command()
             .error(clap::error::ErrorKind::ValueValidation, message)
@@ -207,8 +208,8 @@ fn origin(
         }
         Backend::Memcached => {
             // The data set in memory is the origin: keys the servers lost are read from it.
-            let store =
-                MemcachedKv::new(Memcached::new(&args.servers)?).with_origin(feed::memory_store(p));
+            let store = MemcachedKv::new(MemcachedClient::new(&args.servers)?)
+                .with_origin(feed::memory_store(p));
             let loaded = store.load_feed(p)?;
             eprintln!(
                 "feed: FEED-1 data on {} (loaded into {loaded} of them now)",

@@ -114,6 +114,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    asynq_examples::logging::to_stderr();
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -281,7 +281,7 @@ async fn open_feed(app: &App, p: Params) -> Result<Arc<DataSet>, Failure> {
     let mut source = ReadThrough::new(store);
     if let Some(mc) = &app.cache {
         let prefix = format!("feed1-q{}-a{}:", p.questions, p.answers);
-        source = source.with_cache(Arc::clone(mc), prefix);
+        source = source.with_cache(mc.clone(), prefix);
     }
     let rt = Runtime::new()
         .with_source(source)

@@ -53,10 +53,10 @@ use std::time::Duration;
 use asynq_core::Runtime;
 use axum::http::HeaderName;
 
-use crate::async_kv::AsyncMemcached;
 use crate::feed::Params;
 use crate::memcached::ServerHealth;
 use crate::sqlite::Db;
+use asynq_sources::memcached::MemcachedClient;
 
 mod datasets;
 mod http;
@@ -226,7 +226,7 @@ pub struct RunRecord {
 pub struct App {
     config: Config,
     profile: Profile,
-    cache: Option<Arc<AsyncMemcached>>,
+    cache: Option<MemcachedClient>,
     feeds: FeedSets,
     runs: Mutex<VecDeque<RunRecord>>,
     served: AtomicUsize,
@@ -245,11 +245,11 @@ impl App {
         let profile = Profile::open(&config)?;
         let cache = match config.memcached.as_slice() {
             [] => None,
-            servers => Some(Arc::new(
-                AsyncMemcached::new(servers)?
+            servers => Some(
+                MemcachedClient::new(servers)?
                     .with_timeouts(config.memcached_timeout, config.memcached_timeout)
                     .with_max_value(config.memcached_max_value),
-            )),
+            ),
         };
         Ok(App {
             feeds: FeedSets::new(config.max_feed_sizes),
