@@ -44,7 +44,7 @@ use syn::{Block, Expr, ExprAwait, Ident, Item, Pat, Path, Stmt};
 use crate::hoist::{hoistable, macro_args};
 use crate::independence::{self, Purpose, unconditional_awaits};
 use crate::loops::{self, LoopKind};
-use crate::names::{mentioned, root};
+use crate::names::{OWNING_METHODS, mentioned, root};
 use crate::rewrite::{ends, parens_at, respan};
 
 /// Rewrites `block` so that independent awaits are awaited together.
@@ -216,7 +216,11 @@ pub(crate) fn batchable(for_loop: &syn::ExprForLoop) -> Option<(&ExprAwait, Vec<
         .into_iter()
         .find(|a| std::ptr::eq(&*a.base, operand))?;
     let bindings = by_value_bindings(&for_loop.pat)?;
-    let qualifies = iterations.mappable && hoistable(operand) && !borrows(operand, &bindings);
+    // The first pass runs the iterator to its end: not an endless `start..`, which only a `?`
+    // of the body would end.
+    let endless = matches!(independence::peel(&for_loop.expr), Expr::Range(r) if r.end.is_none());
+    let qualifies =
+        iterations.mappable && !endless && hoistable(operand) && !borrows(operand, &bindings);
     qualifies.then_some((awaited, bindings))
 }
 
@@ -343,7 +347,9 @@ fn borrows(operand: &Expr, bindings: &[(Ident, bool)]) -> bool {
             syn::visit::visit_expr_reference(self, reference);
         }
         fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
-            self.found |= self.is_binding(&call.receiver);
+            // `x.clone()`, `x.to_string()`: an owned value, what the body can keep `x` for.
+            let owned = OWNING_METHODS.iter().any(|m| call.method == m);
+            self.found |= !owned && self.is_binding(&call.receiver);
             syn::visit::visit_expr_method_call(self, call);
         }
         fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {
@@ -470,12 +476,23 @@ mod tests {
             quote! { for x in xs { let n = f(&x).await; } },
             quote! { for x in xs { let n = x.load().await; } },
             quote! { for x in xs { let n = f(vec![&x]).await; } },
+            quote! { for x in xs { let n = f(x.as_str()).await; } },
+            quote! { for i in 0.. { out.push(f(i).await?); } },
+            quote! { for i in (1..) { out.push(f(i).await?); } },
             quote! { for ref x in xs { let n = f(x).await; } },
             quote! { for x in xs { let n = f(x).await; if n { break; } } },
         ] {
             let out = batched(body.clone());
             assert!(!out.contains("batch_loop"), "{body}\n{out}");
         }
+    }
+
+    #[test]
+    fn a_loop_whose_operand_clones_its_binding() {
+        let out = batched(quote! {
+            for s in names { let n = f(s.clone()).await?; log(s, n); }
+        });
+        assert!(out.contains("batch_loop (names , | s |"), "{out}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Everything here is syntactic and over-approximates: any identifier token counts as a
 //! mention (a field or method of the same name too, and inside macros), and a name counts as
 //! changed when it is assigned, taken as `&mut`, the receiver of a method call (which may take
-//! `&mut self`), or an argument of a macro that is not known to only read its arguments. A
+//! `&mut self`; not `clone`, `to_owned`, `to_string`, `to_vec`), or an argument of a macro that is not known to only read its arguments. A
 //! change the syntax does not show (interior mutability, a `static`, a `&mut` held in a
 //! struct) is not seen.
 
@@ -42,6 +42,11 @@ const READING_MACROS: &[&str] = &[
     "vec",
     "warn",
 ];
+
+/// Methods that read their receiver (`&self`) and return a value that owns its data, by the
+/// standard library's signatures: `x.clone()` changes nothing, and what it returns does not
+/// borrow `x`.
+pub(crate) const OWNING_METHODS: &[&str] = &["clone", "to_owned", "to_string", "to_vec"];
 
 /// Every identifier in `tokens`, at any depth.
 pub(crate) fn mentioned(tokens: TokenStream) -> Names {
@@ -186,7 +191,9 @@ impl<'ast> Visit<'ast> for Finder {
     }
 
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
-        self.0.changed.extend(root(&call.receiver));
+        if !OWNING_METHODS.iter().any(|m| call.method == m) {
+            self.0.changed.extend(root(&call.receiver));
+        }
         visit::visit_expr_method_call(self, call);
     }
 

@@ -81,6 +81,19 @@ macro_rules! programs {
             Ok((a, found, b))
         }
 
+        /// A loop over values that are not `Copy`: the operand clones the binding, the body
+        /// keeps it.
+        #[asynq($($option)*)]
+        pub(crate) fn named(log: Log, names: Vec<String>) -> Result<Vec<String>, Error> {
+            let mut out = Vec::new();
+            for name in names {
+                let v = SrcA::load(super::parse(name.clone())).await?;
+                log.borrow_mut().push(format!("{name} -> {v}"));
+                out.push(name);
+            }
+            Ok(out)
+        }
+
         /// A chain: each load needs the one before.
         #[asynq($($option)*)]
         pub(crate) fn chain(k1: u32) -> Result<i64, Error> {
@@ -90,6 +103,11 @@ macro_rules! programs {
             Ok(c)
         }
     };
+}
+
+/// A key written as text.
+fn parse(name: String) -> u32 {
+    name.parse().expect("a key")
 }
 
 mod plain {
@@ -169,6 +187,18 @@ proptest! {
         prop_assert_eq!(&*log_plain.borrow(), &*log_batched.borrow());
         prop_assert_eq!(batched.1, 1);
         prop_assert!(batched.1 <= plain.1);
+    }
+
+    #[test]
+    fn a_loop_over_owned_values_batches(keys in key_list()) {
+        let names: Vec<String> = keys.iter().map(u32::to_string).collect();
+        let (rt_plain, rt_batched) = runtimes();
+        let (log_plain, log_batched) = (Log::default(), Log::default());
+        let plain = run(&rt_plain, plain::named(log_plain.clone(), names.clone()));
+        let batched = run(&rt_batched, batched::named(log_batched.clone(), names));
+        prop_assert_eq!(&plain.0, &batched.0);
+        prop_assert_eq!(&*log_plain.borrow(), &*log_batched.borrow());
+        prop_assert_eq!(batched.1, usize::from(!keys.is_empty()));
     }
 
     #[test]

@@ -75,6 +75,22 @@ fn around(x: u64) -> (u64, String, u64) {
     (a, seen, b)
 }
 
+#[asynq]
+fn length(s: String) -> usize {
+    s.len()
+}
+
+/// A binding the operand clones and the body keeps: not `Copy`, carried to the body.
+#[asynq(batch)]
+fn lengths(names: Vec<String>) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for name in names {
+        let n = length(name.clone()).await;
+        out.push((name, n));
+    }
+    out
+}
+
 fn main() {
     let rt = Runtime::new();
     assert_eq!(rt.run(Scale(3).all(vec![1, 2, 3])).unwrap(), [3, 6, 9]);
@@ -89,5 +105,9 @@ fn main() {
     assert_eq!(
         rt.run(around(1)).unwrap(),
         (2, "a = 2".to_owned(), 4 + 6)
+    );
+    assert_eq!(
+        rt.run(lengths(vec!["ab".to_owned(), "c".to_owned()])).unwrap(),
+        [("ab".to_owned(), 2), ("c".to_owned(), 1)]
     );
 }
