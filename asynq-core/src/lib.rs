@@ -184,11 +184,54 @@
 //! not `Clone`). The examples of the repository (`asynq-examples/src/feed.rs`,
 //! `asynq-examples/src/profile.rs`) follow the first way.
 //!
+//! # Written one await at a time: `#[asynq(batch)]`
+//!
+//! Without options, each `.await` waits for a round of its own, and the compiler warns where
+//! awaits one after the other could have been awaited together. With `#[asynq(batch)]`, the
+//! macro awaits together what it can prove independent: consecutive `let`s, awaits within one
+//! expression, and `for` loops whose iterations are independent (every iteration's task is
+//! built first, then the bodies run in order with their results). Results, the first error in
+//! program order and the order of the code's side effects are the sequential version's; the
+//! one difference is that await operands are evaluated earlier (at the first await they are
+//! merged with). Where independence cannot be proven from the syntax, the code stays
+//! sequential. The rules, the cases left sequential and an expansion are in `docs/batch.md`.
+//!
+//! ```
+//! use asynq_core::{asynq, DataSource, Runtime};
+//!
+//! struct Names;
+//! impl DataSource for Names {
+//!     type Key = u64;
+//!     type Value = String;
+//!     type Error = std::convert::Infallible;
+//!     async fn fetch(&self, keys: &[u64]) -> Result<Vec<(u64, String)>, Self::Error> {
+//!         Ok(keys.iter().map(|&k| (k, format!("user{k}"))).collect())
+//!     }
+//! }
+//!
+//! #[asynq(batch)]
+//! fn page(uid: u64, friends: Vec<u64>) -> Result<String, asynq_core::Error> {
+//!     let name = Names::load(uid).await?;
+//!     let mut out = format!("{name} knows");
+//!     for f in friends {
+//!         let friend = Names::load(f).await?;
+//!         out.push_str(&format!(" {friend}"));
+//!     }
+//!     Ok(out)
+//! }
+//!
+//! let rt = Runtime::new().with_source(Names);
+//! assert_eq!(rt.run(page(1, vec![2, 3]))?, "user1 knows user2 user3");
+//! // One round, one call: without `batch`, three rounds (and a warning).
+//! assert_eq!((rt.last_stats().rounds, rt.last_stats().calls()), (1, 1));
+//! # Ok::<(), asynq_core::Error>(())
+//! ```
+//!
 //! # Beyond batching
 //!
 //! - [`macro@asynq`] options: `memo` (equal arguments share one execution per run; a failed
-//!   one is not kept, see [`MemoFailure`]), `boxed` (recursion), `crate = "path"`,
-//!   `allow_sequential`.
+//!   one is not kept, see [`MemoFailure`]), `boxed` (recursion), `crate = "path"`, `batch`
+//!   (above), `allow_sequential`.
 //! - [`ready`], [`try_all`], and the [`tools`] whose predicate or key is an asynq function.
 //! - [`cache`]: prime and clear the run's cache; [`DataSource::caches_answers`].
 //! - [`answers`]: a source's complete answer from a query's rows (has-many sources: an empty

@@ -61,6 +61,17 @@ mod validate;
 ///   output it is about. A failed execution (an `Err`, or a failure by the output type's
 ///   `asynq_core::MemoFailure`) is not kept: the calls that waited on it get the error, and
 ///   the next call runs the body again.
+/// - `#[asynq(batch)]`: await together the awaits the macro can prove independent:
+///   consecutive `let`s whose awaited operands do not use what the earlier ones bound,
+///   awaits within one expression (operands, fields, arguments), and `for` loops whose
+///   iterations are independent (every iteration's task is built in a first pass and they
+///   are awaited together; the bodies then run in order with their results); nested, inner
+///   blocks first. Results, the first error in program order (`?` stays where each await
+///   was) and the side effects of the other code in program order are those of the code
+///   as written; the operands of merged awaits (and a batched loop's iterator) are
+///   evaluated earlier, at the first await they are merged with. What cannot be proven
+///   independent from the syntax stays sequential, and the sequential-awaits warning still
+///   reports it. The rules: `docs/batch.md` of the repository.
 /// - `#[asynq(allow_sequential)]`: do not warn about independent sequential awaits.
 ///
 /// # Mistakes reported at compile time
