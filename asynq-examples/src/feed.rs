@@ -148,7 +148,7 @@ impl std::error::Error for FeedError {
 }
 
 /// A value of the data set that should have been a number.
-fn parse_id(key: &str, value: &str) -> Result<u64, FeedError> {
+pub(crate) fn parse_id(key: &str, value: &str) -> Result<u64, FeedError> {
     value.parse().map_err(|error| FeedError::NotAnId {
         key: key.to_owned(),
         value: value.chars().take(40).collect(),
@@ -157,7 +157,7 @@ fn parse_id(key: &str, value: &str) -> Result<u64, FeedError> {
 }
 
 /// Answer ids from a `q:{q}:answers` value.
-fn parse_ids(key: &str, value: &str) -> Result<Vec<u64>, FeedError> {
+pub(crate) fn parse_ids(key: &str, value: &str) -> Result<Vec<u64>, FeedError> {
     value
         .split(',')
         .filter(|s| !s.is_empty())

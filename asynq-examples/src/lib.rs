@@ -9,6 +9,8 @@
 //! - [`kv`]: the shape every FEED-1 backend has (`get_multi` over string keys).
 //! - [`feed`]: the FEED-1 page (`docs/feed1.md`) as nested asynq functions, with the
 //!   hand-primed and naive baselines.
+//! - [`graphql`]: FEED-1 as a GraphQL schema (async-graphql), run inside asynq runs or with
+//!   async-graphql's DataLoader.
 //! - [`profile`]: `render_profile(uid)` of Quora's asynq talk over an SQLite schema.
 //! - [`local_memcached`]: start a memcached server on a free local port (for tests).
 //! - [`logging`]: the libraries' warnings on stderr, for the programs.
@@ -25,6 +27,7 @@ pub mod async_kv;
 pub mod delayed;
 pub mod feed;
 pub mod feed_naive;
+pub mod graphql;
 pub mod kv;
 pub mod local_memcached;
 pub mod logging;

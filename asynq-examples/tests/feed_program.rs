@@ -262,3 +262,34 @@ fn a_profile_site_too_large_is_a_usage_error() {
         }
     }
 }
+
+#[test]
+fn via_graphql_renders_the_same_page_in_three_calls() {
+    for (size, expected) in [
+        (
+            ["-q", "10", "-a", "5"],
+            "calls=3 keys=195 rounds=3 out_len=2152 fnv=ac26a36b50baee7b ms=",
+        ),
+        (
+            ["-q", "100", "-a", "10"],
+            "calls=3 keys=3400 rounds=3 out_len=39740 fnv=56dc3f446f2c5f61 ms=",
+        ),
+    ] {
+        let out = feed(&[&size[..], &["--backend", "memory", "--via", "graphql"]].concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or_default();
+        assert!(last.starts_with(expected), "{stdout}");
+        // The page's head is the one the nested asynq functions print.
+        let direct = feed(&[&size[..], &["--backend", "memory"]].concat());
+        let direct = String::from_utf8_lossy(&direct.stdout);
+        assert_eq!(stdout.lines().next(), direct.lines().next());
+    }
+    // `--via graphql` renders with asynq: it conflicts with `--naive`.
+    let out = feed(&["--backend", "memory", "--via", "graphql", "--naive"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -9,7 +9,9 @@
 //! `--url`, the data set loaded there when missing); `calls` counts the store's real round
 //! trips.
 //! `--latency-ms N` adds a fixed delay per round trip and `--naive` renders with one round
-//! trip per key, so that the batching factor shows directly.
+//! trip per key, so that the batching factor shows directly. `--via graphql` runs the FEED-1
+//! GraphQL query (`asynq_examples::graphql`) inside a run instead of the nested asynq
+//! functions, and renders the same page from the response.
 //!
 //! Sizes are checked before anything is allocated: at most [`MAX_QUESTIONS`] questions,
 //! [`MAX_ANSWERS`] answers each, and [`MAX_DATASET_KEYS`] keys in the data set; a larger size
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use asynq_core::{DataSource, Runtime};
 use asynq_examples::feed::{self, Params};
+use asynq_examples::graphql::{self, ViaAsynq};
 use asynq_examples::kv::KvStore;
 use asynq_examples::memcached::{MemcachedClient, MemcachedKv};
 use asynq_examples::memory::MemoryStore;
@@ -74,10 +77,23 @@ struct Args {
     /// Render without asynq, one round trip per key.
     #[arg(long)]
     naive: bool,
+    /// How asynq renders the page: its nested asynq functions, or the FEED-1 GraphQL query
+    /// (async-graphql) executed inside a run and the page made from the response.
+    #[arg(long, value_enum, default_value_t = Via::Asynq, conflicts_with = "naive")]
+    via: Via,
     /// Write a Chrome trace-event file of the run (rounds, calls, task polls) to open in
     /// Perfetto or chrome://tracing; needs a build with `--features trace`.
     #[arg(long, value_name = "PATH")]
     trace: Option<PathBuf>,
+}
+
+/// How asynq renders the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Via {
+    /// The nested asynq functions of `asynq_examples::feed`.
+    Asynq,
+    /// The GraphQL schema of `asynq_examples::graphql`, queried with its FEED query.
+    Graphql,
 }
 
 /// Where the page's data lives.
@@ -166,9 +182,9 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     };
     let latency = Duration::from_millis(args.latency_ms);
     match origin(args, p, io.as_ref())? {
-        Origin::Memory(store) => render(store.with_latency(latency), p, args.naive),
-        Origin::Sql(store) => render(store.with_latency(latency), p, args.naive),
-        Origin::Memcached(store) => render(store.with_latency(latency), p, args.naive),
+        Origin::Memory(store) => render(store.with_latency(latency), p, args.naive, args.via),
+        Origin::Sql(store) => render(store.with_latency(latency), p, args.naive, args.via),
+        Origin::Memcached(store) => render(store.with_latency(latency), p, args.naive, args.via),
     }
 }
 
@@ -257,7 +273,7 @@ fn default_db(p: Params) -> PathBuf {
 }
 
 /// Render the page from `store` and print its head and the summary line.
-fn render<S>(store: S, p: Params, naive: bool) -> Result<(), Box<dyn Error>>
+fn render<S>(store: S, p: Params, naive: bool, via: Via) -> Result<(), Box<dyn Error>>
 where
     S: DataSource<Key = String, Value = String> + KvStore,
 {
@@ -266,6 +282,12 @@ where
         let page = feed::naive_on(&store, p)?;
         let calls = store.round_trips();
         (page, calls, store.keys_sent(), calls)
+    } else if via == Via::Graphql {
+        let rt = Runtime::new().with_source(store);
+        let schema = graphql::schema::<ViaAsynq<S>>();
+        let (page, stats) = futures::executor::block_on(graphql::feed_page(&rt, &schema, p))?;
+        let store = rt.source::<S>().expect("the store is registered");
+        (page, store.round_trips(), store.keys_sent(), stats.rounds)
     } else {
         let rt = Runtime::new().with_source(store);
         let page = rt.run(feed::feed::<S>(p))?;
