@@ -11,9 +11,10 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -66,6 +67,11 @@ fn router(app: &Arc<App>) -> Router {
     let pages = Router::new()
         .route("/profile/{uid}", get(profile_page))
         .route("/feed", get(feed_page))
+        .route(
+            "/graphql",
+            post(super::graphql::graphql_page)
+                .layer(DefaultBodyLimit::max(super::graphql::MAX_BODY)),
+        )
         .with_state(Arc::clone(app));
     let on_error = {
         let app = Arc::clone(app);

@@ -14,6 +14,8 @@
 //!   [`Config::memcached`] names servers. Each page size has its data set in a file of its
 //!   own beside the profile database, made on the first request for that size. `HEAD` answers
 //!   from the parameters alone, without rendering.
+//! - `POST /graphql?questions=Q&answers=A`: the FEED-1 GraphQL schema ([`crate::graphql`])
+//!   over the same data sets, each request (or batch) one run; see `docs/from-dataloader.md`.
 //! - `GET /stats`: the last [`RING`] runs, newest first, then the server's counters.
 //!
 //! # Limits
@@ -59,6 +61,7 @@ use crate::sqlite::Db;
 use asynq_sources::memcached::MemcachedClient;
 
 mod datasets;
+mod graphql;
 mod http;
 mod pages;
 

@@ -134,7 +134,7 @@ pub(super) struct FeedQuery {
 }
 
 /// The page size asked for, within the limits of `app`.
-fn feed_params(
+pub(super) fn feed_params(
     app: &App,
     query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Result<Params, Failure> {
