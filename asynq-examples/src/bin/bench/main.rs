@@ -17,6 +17,7 @@ mod alloc;
 mod batch;
 mod deep;
 mod feed;
+mod graphql;
 mod measure;
 mod sched;
 
@@ -33,7 +34,8 @@ struct Args {
     /// Run one workload `--repeat` times and print nothing else, for profilers (perf,
     /// valgrind): `feed-asynq`, `feed-hand`, `feed-naive` (Q = 1000), `trivial`, `tree`, `waiting`
     /// (`--tasks` tasks each), `deep-chain`, `deep-tree` and their baselines `deep-chain-hand`,
-    /// `deep-tree-hand` (`--tasks`: the chain's depth, the tree's levels).
+    /// `deep-tree-hand` (`--tasks`: the chain's depth, the tree's levels), `graphql-asynq`,
+    /// `graphql-loader`, `graphql-loader-0` (the FEED-1 GraphQL query, Q = 1000).
     #[arg(long, value_name = "WORKLOAD")]
     only: Option<String>,
     /// Tasks of the `trivial` and `waiting` workloads of `--only`.
@@ -42,8 +44,8 @@ struct Args {
     /// Repetitions of `--only`.
     #[arg(long, default_value_t = 20)]
     repeat: usize,
-    /// The tables to print, comma-separated: `feed`, `scheduler`, `deep`, `batch`; all by
-    /// default.
+    /// The tables to print, comma-separated: `feed`, `scheduler`, `deep`, `batch`, `graphql`;
+    /// all by default.
     #[arg(long, value_delimiter = ',')]
     sections: Vec<String>,
 }
@@ -52,6 +54,15 @@ struct Args {
 
 /// `--only`: one workload, repeated, for a profiler.
 fn only(workload: &str, repeat: usize, tasks: u64) -> ExitCode {
+    if let Some(done) = graphql::only(workload, repeat) {
+        return done.map_or_else(
+            |e| {
+                eprintln!("bench: {e}");
+                ExitCode::FAILURE
+            },
+            |()| ExitCode::SUCCESS,
+        );
+    }
     if let Some(out) = deep::only(workload, repeat, tasks) {
         std::hint::black_box(out);
         return ExitCode::SUCCESS;
@@ -110,6 +121,12 @@ fn main() -> ExitCode {
     }
     if wants("batch")
         && let Err(e) = batch::tables(args.quick)
+    {
+        eprintln!("bench: {e}");
+        return ExitCode::FAILURE;
+    }
+    if wants("graphql")
+        && let Err(e) = graphql::tables(args.quick)
     {
         eprintln!("bench: {e}");
         return ExitCode::FAILURE;

@@ -1,0 +1,288 @@
+//! FEED-1 as one GraphQL query (Q = 1000, A = 10): async-graphql executing inside an asynq run
+//! (`asynq_graphql::execute`), against async-graphql with its own DataLoader (its defaults:
+//! 1 ms delay, batches of at most 1000 keys, no cache; and with delay 0), against the asynq
+//! page without GraphQL, and against the hand-primed page. The same schema and resolvers
+//! serve both GraphQL rows (`asynq_examples::graphql`); only the fetch differs.
+//!
+//! Each row: the store's calls and keys for one page, the process's CPU time (every thread:
+//! the DataLoader's loads and timers run on tokio's workers and async-io's thread), and the
+//! wall time, medians of interleaved runs; then the same with every call waiting 1 ms on
+//! tokio's timer, as a store across a network would (not blocking a thread).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::dataloader::DataLoader;
+use asynq_core::{DataSource, Runtime};
+use asynq_examples::feed::{self, Params};
+use asynq_examples::graphql::{self, FEED_QUERY, SourceLoader, ViaAsynq, ViaDataLoader};
+use asynq_examples::memory::MemoryStore;
+
+use crate::measure::median;
+
+const P: Params = Params {
+    questions: 1000,
+    answers: 10,
+};
+
+/// docs/feed1.md's figures at Q = 1000, A = 10.
+const REFERENCE: (usize, u64) = (420_354, 0xf4d5_a1d7_6cc5_dc31);
+
+/// The FEED-1 data in memory, each call first waiting `latency` on tokio's timer.
+struct Remote {
+    store: MemoryStore,
+    latency: Duration,
+}
+
+impl DataSource for Remote {
+    type Key = String;
+    type Value = String;
+    type Error = Infallible;
+
+    async fn fetch(&self, keys: &[String]) -> Result<Vec<(String, String)>, Infallible> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        Ok(self.store.get_multi(keys))
+    }
+
+    fn name(&self) -> &str {
+        "remote"
+    }
+}
+
+/// The ways of rendering the page, in table order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    GraphqlAsynq,
+    GraphqlLoader,
+    GraphqlLoaderNoDelay,
+    AsynqPage,
+    HandPrimed,
+}
+
+const WAYS: [Way; 5] = [
+    Way::GraphqlAsynq,
+    Way::GraphqlLoader,
+    Way::GraphqlLoaderNoDelay,
+    Way::AsynqPage,
+    Way::HandPrimed,
+];
+
+impl Way {
+    fn name(self) -> &'static str {
+        match self {
+            Way::GraphqlAsynq => "async-graphql + asynq",
+            Way::GraphqlLoader => "async-graphql + DataLoader (defaults: 1 ms delay)",
+            Way::GraphqlLoaderNoDelay => "async-graphql + DataLoader (delay 0)",
+            Way::AsynqPage => "asynq page, no GraphQL",
+            Way::HandPrimed => "hand-primed page, no GraphQL",
+        }
+    }
+}
+
+/// Everything one table's runs share.
+struct Setup {
+    tokio: tokio::runtime::Runtime,
+    rt: Runtime,
+    remote: Arc<Remote>,
+    /// The hand-primed page's store (blocking: it sleeps its latency on the thread).
+    hand: MemoryStore,
+    asynq_schema: graphql::FeedSchema<ViaAsynq<Remote>>,
+    loader_schema: graphql::FeedSchema<ViaDataLoader<Remote>>,
+}
+
+impl Setup {
+    fn new(latency: Duration) -> Result<Setup, String> {
+        // A server's runtime: worker threads for the DataLoader's spawned loads; each page is
+        // rendered by `block_on` on this thread, one at a time.
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("graphql: no tokio runtime: {e}"))?;
+        let remote = Remote {
+            store: feed::memory_store(P),
+            latency,
+        };
+        Ok(Setup {
+            tokio,
+            // The runtime's own instance of the store; `remote` is the loaders' (same data).
+            rt: Runtime::new().with_source(Remote {
+                store: feed::memory_store(P),
+                latency,
+            }),
+            remote: Arc::new(remote),
+            hand: feed::memory_store(P).with_latency(latency),
+            asynq_schema: graphql::schema(),
+            loader_schema: graphql::schema(),
+        })
+    }
+
+    /// The store `way` fetches from, its counters reset.
+    fn store(&self, way: Way) -> &MemoryStore {
+        match way {
+            Way::GraphqlAsynq | Way::AsynqPage => {
+                &self.rt.source::<Remote>().expect("registered").store
+            }
+            Way::GraphqlLoader | Way::GraphqlLoaderNoDelay => &self.remote.store,
+            Way::HandPrimed => &self.hand,
+        }
+    }
+
+    /// Render the page once.
+    fn render(&self, way: Way) -> Result<String, String> {
+        let fail = |e: &dyn std::fmt::Display| format!("graphql: {} failed: {e}", way.name());
+        match way {
+            Way::GraphqlAsynq => self
+                .tokio
+                .block_on(graphql::feed_page(&self.rt, &self.asynq_schema, P))
+                .map(|(page, _)| page)
+                .map_err(|e| fail(&e)),
+            Way::GraphqlLoader | Way::GraphqlLoaderNoDelay => {
+                let mut loader =
+                    DataLoader::new(SourceLoader(Arc::clone(&self.remote)), tokio::spawn);
+                if way == Way::GraphqlLoaderNoDelay {
+                    loader = loader.delay(Duration::ZERO);
+                }
+                let request = graphql::loader_request(FEED_QUERY, P, loader);
+                let response = self.tokio.block_on(self.loader_schema.execute(request));
+                graphql::render(response).map_err(|e| fail(&e))
+            }
+            Way::AsynqPage => self
+                .tokio
+                .block_on(self.rt.run_async(feed::feed::<Remote>(P)))
+                .map_err(|e| fail(&e)),
+            Way::HandPrimed => Ok(feed::hand_primed(&self.hand, P)),
+        }
+    }
+}
+
+/// One row: calls and keys of one page, medians of CPU and wall time.
+struct Row {
+    way: Way,
+    calls: usize,
+    keys: usize,
+    cpu_ms: f64,
+    wall_ms: f64,
+}
+
+/// Measure every way, `runs` interleaved runs after a checked one.
+fn measure(latency: Duration, runs: usize) -> Result<Vec<Row>, String> {
+    let setup = Setup::new(latency)?;
+    let mut rows = Vec::new();
+    for way in WAYS {
+        let store = setup.store(way);
+        store.reset_counters();
+        let page = setup.render(way)?;
+        let got = (page.len(), feed::fnv1a64(page.as_bytes()));
+        if got != REFERENCE {
+            return Err(format!(
+                "graphql: {} rendered out_len={} fnv={:016x}, docs/feed1.md says out_len={} fnv={:016x}",
+                way.name(),
+                got.0,
+                got.1,
+                REFERENCE.0,
+                REFERENCE.1
+            ));
+        }
+        rows.push(Row {
+            way,
+            calls: store.calls(),
+            keys: store.keys(),
+            cpu_ms: 0.0,
+            wall_ms: 0.0,
+        });
+    }
+    let (mut cpu, mut wall) = (vec![Vec::new(); WAYS.len()], vec![Vec::new(); WAYS.len()]);
+    for run in 0..=runs {
+        for i in 0..WAYS.len() {
+            let which = (run + i) % WAYS.len();
+            let (cpu0, wall0) = (process_cpu(), Instant::now());
+            let page = setup.render(WAYS[which])?;
+            let (cpu1, wall1) = (process_cpu(), wall0.elapsed());
+            drop(page);
+            if run > 0 {
+                cpu[which].push((cpu1 - cpu0).as_secs_f64() * 1e3);
+                wall[which].push(wall1.as_secs_f64() * 1e3);
+            }
+        }
+    }
+    for ((row, cpu), wall) in rows.iter_mut().zip(cpu).zip(wall) {
+        row.cpu_ms = median(cpu);
+        row.wall_ms = median(wall);
+    }
+    Ok(rows)
+}
+
+/// The CPU time of this process so far, every thread.
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `timespec` through a pointer to a live, writable
+    // local; CLOCK_PROCESS_CPUTIME_ID is a clock every Linux and macOS kernel has.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(status, 0, "the process CPU clock is readable");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn print_rows(rows: &[Row], baseline: Way) {
+    let base = rows.iter().find(|r| r.way == baseline).expect("measured");
+    println!("| way | calls | keys | CPU ms | CPU / DataLoader | wall ms | wall / DataLoader |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {:.1} | {:.2} | {:.1} | {:.2} |",
+            r.way.name(),
+            r.calls,
+            r.keys,
+            r.cpu_ms,
+            r.cpu_ms / base.cpu_ms,
+            r.wall_ms,
+            r.wall_ms / base.wall_ms
+        );
+    }
+}
+
+/// Measure and print the GraphQL tables (CPU-bound, then 1 ms per call).
+pub(crate) fn tables(quick: bool) -> Result<(), String> {
+    let runs = if quick { 5 } else { 15 };
+    let cpu = measure(Duration::ZERO, runs)?;
+    let latency = measure(Duration::from_millis(1), runs)?;
+    println!(
+        "FEED-1 as one GraphQL query (Q = {}, A = {}), in-memory store; medians of {runs} \
+         interleaved runs; ratios to async-graphql's DataLoader with its defaults",
+        P.questions, P.answers
+    );
+    println!();
+    print_rows(&cpu, Way::GraphqlLoader);
+    println!();
+    println!(
+        "The same, every call waiting 1 ms on tokio's timer (the hand-primed page sleeps it):"
+    );
+    println!();
+    print_rows(&latency, Way::GraphqlLoader);
+    println!();
+    Ok(())
+}
+
+/// `--only graphql-asynq` / `graphql-loader` / `graphql-loader-0`: one way, repeated, for a
+/// profiler; `None` for other workloads.
+pub(crate) fn only(workload: &str, repeat: usize) -> Option<Result<(), String>> {
+    let way = match workload {
+        "graphql-asynq" => Way::GraphqlAsynq,
+        "graphql-loader" => Way::GraphqlLoader,
+        "graphql-loader-0" => Way::GraphqlLoaderNoDelay,
+        _ => return None,
+    };
+    Some(Setup::new(Duration::ZERO).and_then(|setup| {
+        (0..repeat).try_for_each(|_| {
+            setup
+                .render(way)
+                .map(|page| drop(std::hint::black_box(page)))
+        })
+    }))
+}
