@@ -34,3 +34,7 @@ pub struct ObservabilityDoctests;
 #[doc = include_str!("../../docs/serving.md")]
 #[cfg(doctest)]
 pub struct ServingDoctests;
+
+#[doc = include_str!("../../docs/from-dataloader.md")]
+#[cfg(doctest)]
+pub struct FromDataloaderDoctests;
