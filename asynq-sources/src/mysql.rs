@@ -40,6 +40,11 @@ pub const MAX_PARAMS: usize = 65535;
 const CONNECTIONS: usize = 16;
 /// How long a call waits for a connection (a free one, or a new one to open).
 const CONNECTION_WAIT: Duration = Duration::from_secs(10);
+/// How long an idle connection stays in a pool opened by [`Db::connect`]. mysql_async closes a
+/// connection given back to a pool whose idle time-to-live is zero (its default) as soon as
+/// the pool holds its minimum of idle ones: with a minimum of 0, every query would open a
+/// connection of its own.
+const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 /// Prepared statements a connection keeps: the 17 padded sizes of each of up to 15 tables.
 const STATEMENT_CACHE: usize = 256;
 
@@ -100,6 +105,7 @@ async fn open_pool(url: &str) -> Result<Pool, SqlError> {
         .pool_opts(
             PoolOpts::default()
                 .with_constraints(constraints)
+                .with_inactive_connection_ttl(IDLE_CONNECTION_TTL)
                 .with_reset_connection(false),
         );
     let pool = Pool::new(opts);

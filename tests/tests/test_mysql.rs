@@ -1,7 +1,7 @@
 //! The SQL sources of `asynq-sources` against a real MariaDB server that the tests start
 //! themselves (src/servers): the shared cases (tests/sql), each in a database of its own, and
 //! what is MySQL's own: case-insensitive collations, unsigned keys above `i64::MAX`, runs
-//! awaited inside tokio, a query cut off by the fetch timeout.
+//! awaited inside tokio, a query cut off by the fetch timeout, connections reused.
 //!
 //! Without MariaDB installed these tests print a line and pass, unless `ASYNQ_REQUIRE_MYSQL`
 //! is set (as in CI): then they fail.
@@ -221,6 +221,45 @@ fn runs_awaited_inside_tokio() {
             db.set_max_keys(Some(70_000));
             assert_eq!(db.max_keys(), Some(65535), "never past the server's limit");
         },
+    );
+}
+
+/// The connection that served a query, by user id: `CONNECTION_ID()` in a view.
+struct ServedBy;
+impl Table for ServedBy {
+    type Key = i64;
+    type Row = u64;
+    const NAME: &'static str = "served_by";
+    const TABLE: &'static str = "served_by";
+    const KEY: &'static str = "id";
+    const COLUMNS: &'static [&'static str] = &["conn"];
+}
+
+#[asynq]
+fn served_by(id: i64) -> Result<Option<u64>, Error> {
+    mysql::Rows::<ServedBy>::load(id).await
+}
+
+/// Calls one after another reuse the pool's idle connection rather than each opening one
+/// (mysql_async closes a returned connection unless the pool keeps idle ones).
+#[test]
+fn calls_reuse_the_pools_connections() {
+    let Some(b) = fresh("calls_reuse_the_pools_connections") else {
+        return;
+    };
+    futures::executor::block_on(
+        b.0.execute_batch("CREATE VIEW served_by AS SELECT id, CONNECTION_ID() AS conn FROM users"),
+    )
+    .unwrap();
+    let rt = Runtime::new().with_source(mysql::Rows::<ServedBy>::new(b.0.clone()).unwrap());
+    let mut connections = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        connections.insert(rt.run(served_by(1)).unwrap().unwrap());
+    }
+    assert!(
+        connections.len() <= 2,
+        "20 calls in turn used {} connections",
+        connections.len()
     );
 }
 

@@ -1,6 +1,7 @@
 //! The SQL sources of `asynq-sources` against a real PostgreSQL server that the tests start
 //! themselves (src/servers): the shared cases (tests/sql), each in a database of its own, and
-//! what is PostgreSQL's own: runs awaited inside tokio, a query cut off by the fetch timeout.
+//! what is PostgreSQL's own: runs awaited inside tokio, a query cut off by the fetch timeout,
+//! connections reused.
 //!
 //! Without PostgreSQL installed these tests print a line and pass, unless
 //! `ASYNQ_REQUIRE_POSTGRES` is set (as in CI): then they fail.
@@ -161,4 +162,46 @@ fn bad_urls_fail_to_connect() {
     let cause = std::error::Error::source(&err).unwrap().to_string();
     assert!(!cause.is_empty());
     let _ = tokio_postgres::NoTls; // the driver is re-exported for pools of one's own
+}
+
+/// The server process that served a query, by user id: `pg_backend_pid()` in a view.
+struct ServedBy;
+impl asynq_sources::Table for ServedBy {
+    type Key = i64;
+    type Row = i32;
+    const NAME: &'static str = "served_by";
+    const TABLE: &'static str = "served_by";
+    const KEY: &'static str = "id";
+    const COLUMNS: &'static [&'static str] = &["conn"];
+}
+
+#[asynq_core::asynq]
+fn served_by(id: i64) -> Result<Option<i32>, asynq_core::Error> {
+    use asynq_core::DataSource as _;
+    postgres::Rows::<ServedBy>::load(id).await
+}
+
+/// Calls one after another reuse the pool's idle connection rather than each opening one.
+#[test]
+fn calls_reuse_the_pools_connections() {
+    let Some(b) = fresh("calls_reuse_the_pools_connections") else {
+        return;
+    };
+    futures::executor::block_on(
+        b.0.execute_batch(
+            "CREATE VIEW served_by AS SELECT id, pg_backend_pid() AS conn FROM users",
+        ),
+    )
+    .unwrap();
+    let rt = asynq_core::Runtime::new()
+        .with_source(postgres::Rows::<ServedBy>::new(b.0.clone()).unwrap());
+    let mut connections = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        connections.insert(rt.run(served_by(1)).unwrap().unwrap());
+    }
+    assert!(
+        connections.len() <= 2,
+        "20 calls in turn used {} connections",
+        connections.len()
+    );
 }
