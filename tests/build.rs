@@ -160,9 +160,11 @@ fn program(rng: &mut Rng, index: usize, independent: bool) -> String {
             5 if !p.lists.is_empty() => {
                 let list = p.lists.remove(rng.below(p.lists.len()));
                 let (items, v, step) = (p.fresh("l"), p.fresh("v"), p.fresh("i"));
-                // Each loop its own binding: a name two loops share keeps them apart (see
-                // docs/batch.md), which is not what this program is about.
-                let x = p.fresh("x");
+                // Loops of one program share their binding's name, or not.
+                let x = match rng.chance(50) {
+                    true => "x".to_owned(),
+                    false => p.fresh("x"),
+                };
                 let key = match (independent, rng.below(3)) {
                     // An iteration's own value: the loop stays sequential.
                     (false, 0) => {

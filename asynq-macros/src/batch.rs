@@ -496,6 +496,23 @@ mod tests {
     }
 
     #[test]
+    fn loops_with_the_same_binding_are_merged() {
+        let out = batched(quote! {
+            for x in xs { a.push(f(x).await?); }
+            for x in ys { b.push(g(x).await?); }
+            let c = h(z).await?;
+        });
+        assert_eq!(out.matches(". await").count(), 1, "{out}");
+        // A closure's parameter is its own name; an outer name the code uses is not.
+        let out = batched(quote! {
+            let x = f(y).await?;
+            let n = g(x).await?;
+            let m = k(w).await?;
+        });
+        assert_eq!(out.matches(". await").count(), 2, "{out}");
+    }
+
+    #[test]
     fn a_loop_merged_with_the_awaits_around_it() {
         let out = batched(quote! {
             let name = user_name(uid).await?;

@@ -29,7 +29,7 @@ use syn::visit::{self, Visit};
 use syn::{Block, Expr, ExprAwait, Item, Pat, Stmt};
 
 use crate::hoist;
-use crate::names::{Effects, Names, contains, exits, flatten, mentioned, mutably_borrowed};
+use crate::names::{Effects, Names, contains, exits, flatten, free, mentioned, mutably_borrowed};
 use crate::rewrite::mentions_await;
 
 /// Independent awaits of one block, in the order they run.
@@ -100,10 +100,8 @@ pub(crate) fn groups(block: &Block, purpose: Purpose) -> Vec<Group<'_>> {
             Kind::Awaiting(awaits) => {
                 let operands: Vec<&ExprAwait> = awaits.iter().map(|(a, _)| *a).collect();
                 let code = hoist::mentioned_outside(stmt, &operands);
-                let hoistable = |a: &ExprAwait| {
-                    hoist::hoistable(&a.base)
-                        && mentioned(a.base.to_token_stream()).is_disjoint(&code)
-                };
+                let hoistable =
+                    |a: &ExprAwait| hoist::hoistable(&a.base) && free(&a.base).is_disjoint(&code);
                 if purpose == Purpose::Rewrite && !operands.iter().all(|a| hoistable(a)) {
                     building.close(&mut found);
                     continue;
@@ -150,7 +148,11 @@ impl<'a> Building<'a> {
             return true;
         }
         let operand = &member.awaited.base;
-        let names = mentioned(operand.to_token_stream());
+        // The rewrite moves the operand whole: a closure's parameter in it is its own.
+        let names = match purpose {
+            Purpose::Warn => mentioned(operand.to_token_stream()),
+            Purpose::Rewrite => free(operand),
+        };
         let borrowed = mutably_borrowed(operand.to_token_stream());
         let tokens = flatten(operand.to_token_stream());
         names.is_disjoint(&self.results)

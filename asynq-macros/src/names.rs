@@ -110,6 +110,55 @@ pub(crate) fn mutably_borrowed(tokens: TokenStream) -> Names {
     found
 }
 
+/// The names `expr` mentions that refer to something outside it: [`mentioned`], less the
+/// names a closure's parameters or a `for` loop's pattern bind, where they are in scope (in
+/// `batch_loop(xs, |x| f(x))`, `x` is not the `x` of the code around). Macros, literals and
+/// nested items count whole, as in [`mentioned`].
+pub(crate) fn free(expr: &Expr) -> Names {
+    struct Free(Names);
+    impl<'ast> Visit<'ast> for Free {
+        fn visit_ident(&mut self, ident: &'ast proc_macro2::Ident) {
+            self.0.insert(ident.to_string());
+        }
+        fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+            self.0.extend(mentioned(mac.to_token_stream()));
+        }
+        fn visit_lit(&mut self, lit: &'ast syn::Lit) {
+            self.0.extend(mentioned(lit.to_token_stream()));
+        }
+        fn visit_item(&mut self, item: &'ast Item) {
+            self.0.extend(mentioned(item.to_token_stream()));
+        }
+        fn visit_expr_closure(&mut self, closure: &'ast syn::ExprClosure) {
+            let mut params = Names::new();
+            for input in &closure.inputs {
+                params.extend(bound(input));
+                if let Pat::Type(typed) = input {
+                    self.0.extend(mentioned(typed.ty.to_token_stream()));
+                }
+            }
+            if let syn::ReturnType::Type(_, ty) = &closure.output {
+                self.0.extend(mentioned(ty.to_token_stream()));
+            }
+            self.0
+                .extend(free(&closure.body).difference(&params).cloned());
+        }
+        fn visit_expr_for_loop(&mut self, expr: &'ast syn::ExprForLoop) {
+            self.visit_expr(&expr.expr);
+            let body = Expr::Block(syn::ExprBlock {
+                attrs: Vec::new(),
+                label: None,
+                block: expr.body.clone(),
+            });
+            let pattern = bound(&expr.pat);
+            self.0.extend(free(&body).difference(&pattern).cloned());
+        }
+    }
+    let mut free = Free(Names::new());
+    free.visit_expr(expr);
+    free.0
+}
+
 /// The names a pattern binds.
 pub(crate) fn bound(pat: &Pat) -> Names {
     struct Bound(Names);
