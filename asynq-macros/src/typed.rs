@@ -15,7 +15,7 @@
 //! Both rewrites leave the value, its type and its evaluation order as they were: the check
 //! is the identity for every type that passes it.
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -49,7 +49,13 @@ impl VisitMut for Typed<'_> {
                 // In parentheses: a path starting with `::` right after a label
                 // (`break 'outer x?`) would read as the label definition `'outer:`.
                 let call = self.call_on(&tried.expr, quote!(TryOperand::check), None);
-                *tried.expr = syn::parse_quote_spanned!(call.span()=> (#call));
+                // The parentheses on the call's first token, where `Spanned::span` finds it.
+                let span = call.func.span();
+                *tried.expr = Expr::Paren(syn::ExprParen {
+                    attrs: Vec::new(),
+                    paren_token: syn::token::Paren(span),
+                    expr: Box::new(Expr::Call(call)),
+                });
             }
             Expr::Await(awaited) => self.check_same(&mut awaited.base),
             _ => {}
@@ -91,17 +97,33 @@ impl Typed<'_> {
     ///
     /// spanned exactly on `x` (the path on its first token, the parentheses on its last), so
     /// that the check's error points at `x` and rustc reports it once.
-    fn call_on(&self, operand: &Expr, function: TokenStream, extra: Option<TokenStream>) -> Expr {
+    ///
+    /// Built as a syn tree around the operand's own tree, without printing and parsing it again
+    /// (the operand can be long, and the await rewrite still has to see inside it).
+    fn call_on(
+        &self,
+        operand: &Expr,
+        function: TokenStream,
+        extra: Option<TokenStream>,
+    ) -> syn::ExprCall {
         let mut tokens = operand.to_token_stream().into_iter();
         let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
         let last = tokens.last().map_or(first, |tt| tt.span());
         let krate = respan(self.krate.to_token_stream(), first);
         let function = respan(function, first);
-        let extra = extra.map(|extra| quote!(, #extra));
-        let mut args = Group::new(Delimiter::Parenthesis, quote!(#operand #extra));
-        args.set_span(last);
-        syn::parse2(quote_spanned!(first=> #krate::__private::#function #args))
-            .expect("a call parses")
+        let mut args = Punctuated::new();
+        args.push(operand.clone());
+        if let Some(extra) = extra {
+            args.push(Expr::Verbatim(extra));
+        }
+        syn::ExprCall {
+            attrs: Vec::new(),
+            func: Box::new(Expr::Verbatim(
+                quote_spanned!(first=> #krate::__private::#function),
+            )),
+            paren_token: syn::token::Paren(last),
+            args,
+        }
     }
 
     /// The checks of an awaited `vec![..]`, array, `if` or `match` of calls of different
@@ -156,7 +178,7 @@ impl Typed<'_> {
                                 Some(witness.to_token_stream()),
                             )
                         };
-                        *arm = check;
+                        *arm = Expr::Call(check);
                     }
                     *base = syn::parse_quote!(
                         match ::core::marker::PhantomData { #witness => #base }
@@ -193,11 +215,11 @@ impl Typed<'_> {
         let mut built = vec![first.to_token_stream()];
         for elem in elems {
             let checked = if is_call(&elem) {
-                self.call_on(
+                Expr::Call(self.call_on(
                     &elem,
                     quote!(SameTask::same),
                     Some(witness.to_token_stream()),
-                )
+                ))
             } else {
                 elem
             };
