@@ -311,7 +311,7 @@ pub(crate) fn current_task() -> Option<&'static str> {
 /// Run `f` on the state of the run polling on this thread, if any.
 ///
 /// `f` must not poll futures or run user code that could reach `with_ctx` again.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_ctx<R>(f: impl FnOnce(&mut RunState) -> R) -> Option<R> {
     let p = CURRENT.with(Cell::get);
     if p.is_null() {

@@ -179,19 +179,7 @@ impl<F: Future> Future for TaskFuture<F> {
         }
         let first = !this.name.started();
         let name = this.name.get();
-        let outer = with_ctx(|run| {
-            if first {
-                run.counters.tasks += 1;
-            }
-            run.counters.polls += 1;
-            if let Some(diagnosis) = &mut run.diagnose {
-                diagnosis.enter(name);
-            }
-            if let Some(profile) = &mut run.profile {
-                profile.enter(name, first);
-            }
-            std::mem::replace(&mut run.task, name)
-        });
+        let outer = enter_task(name, first);
         let poll = {
             #[cfg(feature = "tracing")]
             let _span = tracing::trace_span!("asynq.task", task = %name).entered();
@@ -203,18 +191,48 @@ impl<F: Future> Future for TaskFuture<F> {
             this.name.start();
         }
         if let Some(outer) = outer {
-            with_ctx(|run| {
-                run.task = outer;
-                if let Some(diagnosis) = &mut run.diagnose {
-                    diagnosis.exit(poll.is_pending());
-                }
-                if let Some(profile) = &mut run.profile {
-                    profile.exit(name);
-                }
-            });
+            exit_task(outer, name, poll.is_pending());
         }
         poll
     }
+}
+
+// The run's bookkeeping around a task's poll is not generic, so that it is compiled once, in
+// this crate. Written in `poll`, it would be compiled again for every asynq function of the
+// crates that use it (closures inherit their function's type parameters): a quarter of their
+// code before optimization, and of the time to compile them (docs/compile-time.md).
+
+/// Count the poll and make `name` the run's current task; returns the task it replaces, `None`
+/// outside a run.
+#[inline]
+fn enter_task(name: &'static str, first: bool) -> Option<&'static str> {
+    with_ctx(|run| {
+        if first {
+            run.counters.tasks += 1;
+        }
+        run.counters.polls += 1;
+        if let Some(diagnosis) = &mut run.diagnose {
+            diagnosis.enter(name);
+        }
+        if let Some(profile) = &mut run.profile {
+            profile.enter(name, first);
+        }
+        std::mem::replace(&mut run.task, name)
+    })
+}
+
+/// Make `outer` the run's current task again after a poll of `name`.
+#[inline]
+fn exit_task(outer: &'static str, name: &'static str, pending: bool) {
+    with_ctx(|run| {
+        run.task = outer;
+        if let Some(diagnosis) = &mut run.diagnose {
+            diagnosis.exit(pending);
+        }
+        if let Some(profile) = &mut run.profile {
+            profile.exit(name);
+        }
+    });
 }
 
 impl<F> fmt::Debug for TaskFuture<F> {

@@ -6,8 +6,7 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::{JoinState, Progress, poll_in_node};
-use crate::context::with_ctx;
+use super::{JoinState, Progress, free_node, poll_in_node};
 use crate::nodes::{DONE, NONE};
 
 /// The future of an awaited `Vec` (and of maps): all children run in the same rounds.
@@ -182,7 +181,7 @@ impl<F: Future> Drop for JoinAll<F> {
                 continue;
             }
             if node != NONE {
-                with_ctx(|run| run.nodes.free(node));
+                free_node(node);
             }
             // SAFETY: an unfinished child is initialized and dropped only here.
             unsafe { child.assume_init_drop() };

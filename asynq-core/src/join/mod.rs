@@ -59,7 +59,7 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let node = *this.project().node;
             if node != NONE {
-                with_ctx(|run| run.nodes.free(node));
+                free_node(node);
             }
         }
     }
@@ -107,42 +107,61 @@ fn poll_in_node<F: Future>(
     slot: usize,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    let own = *node;
-    let entered = if parent == NONE {
-        None
-    } else {
-        with_ctx(|run| {
-            if own == NONE {
-                // No node until something inside asks for one (a wait, a nested join).
-                run.lazy = (parent, slot as u32);
-                run.current = LAZY;
-            } else {
-                run.current = own;
-            }
-        })
-    };
+    let entered = parent != NONE && enter_child(*node, parent, slot);
     let poll = future.poll(cx);
-    if entered.is_some() {
-        let done = poll.is_ready();
-        let after = with_ctx(|run| {
-            let after = match run.current {
-                // Finished without ever needing a node.
-                LAZY if done => NONE,
-                // Waits on something that took no node (a foreign future): give it one
-                // anyway, so that a stall's last pass polls it again to say who waits.
-                LAZY => run.current_node(),
-                node => node,
-            };
-            run.current = parent;
-            if done && after != NONE {
-                run.nodes.free(after);
-                return NONE;
-            }
-            after
-        });
-        *node = after.unwrap_or(NONE);
+    if entered {
+        *node = exit_child(parent, poll.is_ready());
     }
     poll
+}
+
+// The run's bookkeeping of joins is not generic, so that it is compiled once, in this crate,
+// rather than for every child type (and every join closure) of the crates that await joins:
+// closures inherit their function's type parameters (see `TaskFuture::poll`).
+
+/// Make child `slot`'s node current, or a lazy one when it has none (`own` is [`NONE`]);
+/// false outside a run.
+#[inline]
+fn enter_child(own: u32, parent: u32, slot: usize) -> bool {
+    with_ctx(|run| {
+        if own == NONE {
+            // No node until something inside asks for one (a wait, a nested join).
+            run.lazy = (parent, slot as u32);
+            run.current = LAZY;
+        } else {
+            run.current = own;
+        }
+    })
+    .is_some()
+}
+
+/// Make `parent` current again after a poll of one of its children (`done`: the child
+/// finished); returns the child's node from now on.
+#[inline]
+fn exit_child(parent: u32, done: bool) -> u32 {
+    with_ctx(|run| {
+        let after = match run.current {
+            // Finished without ever needing a node.
+            LAZY if done => NONE,
+            // Waits on something that took no node (a foreign future): give it one
+            // anyway, so that a stall's last pass polls it again to say who waits.
+            LAZY => run.current_node(),
+            node => node,
+        };
+        run.current = parent;
+        if done && after != NONE {
+            run.nodes.free(after);
+            return NONE;
+        }
+        after
+    })
+    .unwrap_or(NONE)
+}
+
+/// Free a node of the run.
+#[inline]
+fn free_node(node: u32) {
+    with_ctx(|run| run.nodes.free(node));
 }
 
 /// The scheduling state shared by all joins.
@@ -173,7 +192,7 @@ impl JoinState {
     ) -> bool {
         if !self.started {
             self.started = true;
-            self.parent = with_ctx(|run| run.current_node()).unwrap_or(NONE);
+            self.parent = current_node();
             self.remaining = len;
             for slot in 0..len {
                 if poll_child(slot, self.parent, cx) == Progress::Finished {
@@ -189,7 +208,7 @@ impl JoinState {
             }
         } else {
             let parent = self.parent;
-            while let Some(Some((_, slot))) = with_ctx(|run| run.nodes.pop_ready(parent)) {
+            while let Some(slot) = pop_ready(parent) {
                 if poll_child(slot as usize, parent, cx) == Progress::Finished {
                     self.remaining -= 1;
                 }
@@ -198,10 +217,30 @@ impl JoinState {
         if self.remaining > 0 && self.parent != NONE && !crate::waker::is_inline(cx.waker()) {
             // Polled by a foreign combinator: it must poll the join again when a child wakes.
             let parent = self.parent;
-            with_ctx(|run| crate::waker::attach(run, parent, cx.waker()));
+            attach_foreign(parent, cx.waker());
         }
         self.remaining == 0
     }
+}
+
+/// The node of the current poll; [`NONE`] outside a run.
+#[inline]
+fn current_node() -> u32 {
+    with_ctx(|run| run.current_node()).unwrap_or(NONE)
+}
+
+/// The slot of the next woken child of `parent`.
+#[inline]
+fn pop_ready(parent: u32) -> Option<u32> {
+    with_ctx(|run| run.nodes.pop_ready(parent))
+        .flatten()
+        .map(|(_, slot)| slot)
+}
+
+/// Wake `waker` (a foreign combinator's) when a child of `parent` wakes.
+#[inline]
+fn attach_foreign(parent: u32, waker: &std::task::Waker) {
+    with_ctx(|run| crate::waker::attach(run, parent, waker));
 }
 
 impl Drop for JoinState {
