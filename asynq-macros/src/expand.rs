@@ -10,10 +10,12 @@ use syn::{Block, Lifetime, ReturnType, Signature, Type};
 use crate::error::Errors;
 use crate::memo::{self, Memo};
 use crate::rewrite::Awaits;
+use crate::scan::Scan;
 use crate::sequential::{self, Finding};
 use crate::{args, batch, boxed, misuse, parse, typed, validate};
 
 pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
+    let tokens = input.clone();
     let mut function = match parse::function(input) {
         Ok(function) => function,
         Err(fallback) => return fallback,
@@ -56,11 +58,14 @@ pub(crate) fn asynq(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     set_task_type(function.sig_mut(), &krate, &output, boxed.as_ref());
     if let Some(block) = function.body_mut() {
-        misuse::check(&krate, &name, boxed.is_some(), &mut errors, block);
+        // Passes that can find nothing in this function are skipped (see `scan`).
+        let scan = Scan::of(tokens, &name);
+        let recursion = (&name, boxed.is_some(), scan.may_recurse());
+        misuse::check(&krate, recursion, &mut errors, block);
         // Found on the code as written; with `batch`, what the rewrite merges is not reported.
         let findings = match args.allow_sequential {
-            Some(_) => Vec::new(),
-            None => sequential::find(block, args.batch.is_some()),
+            None if scan.may_await_sequentially() => sequential::find(block, args.batch.is_some()),
+            _ => Vec::new(),
         };
         if args.batch.is_some() {
             batch::rewrite(&krate, block);

@@ -29,6 +29,7 @@ mod names;
 mod parse;
 mod recursion;
 mod rewrite;
+mod scan;
 mod sequential;
 mod typed;
 mod validate;

@@ -16,18 +16,22 @@ use crate::code::{code, short};
 use crate::error::Errors;
 use crate::guards;
 use crate::recursion::Recursion;
+use crate::scan::mentions;
 
-/// Checks one function's body, reporting and repairing each misuse.
+/// Checks one function's body, reporting and repairing each misuse. `may_recurse`: the body
+/// mentions the function's name (see [`Scan`](crate::scan::Scan)); a boxed function may hold
+/// its own calls, so the recursion check runs only for the others that do.
 pub(crate) fn check(
     krate: &Path,
-    name: &Ident,
-    boxed: bool,
+    (name, boxed, may_recurse): (&Ident, bool, bool),
     errors: &mut Errors,
     block: &mut syn::Block,
 ) {
     guards::check(block, errors);
     Misuse::new(krate, errors).visit_block_mut(block);
-    Recursion::new(name, boxed, errors).visit_block_mut(block);
+    if may_recurse && !boxed {
+        Recursion::new(name, errors).visit_block_mut(block);
+    }
 }
 
 /// Finds and repairs the misuses in one function's body.
@@ -105,7 +109,16 @@ impl VisitMut for Misuse<'_> {
 
     fn visit_macro_mut(&mut self, mac: &mut Macro) {
         // Heuristic, as in the rewrite: arguments that parse as comma-separated expressions
-        // (`println!`, `assert_eq!`, `vec![a, b]`) are checked like the body.
+        // (`println!`, `assert_eq!`, `vec![a, b]`) are checked like the body. Only those that
+        // mention what a misuse needs are parsed: parsing and printing them back is costly.
+        let misused = |ident: &proc_macro2::Ident| {
+            ["await", "yield", "run", "run_async", "block_on"]
+                .iter()
+                .any(|word| ident == word)
+        };
+        if !mentions(mac.tokens.clone(), &misused) {
+            return;
+        }
         let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
         if let Ok(mut args) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
             for arg in args.iter_mut() {
@@ -239,7 +252,7 @@ mod tests {
         let krate: Path = syn::parse_quote!(::asynq_core);
         let name: Ident = syn::parse_quote!(fib);
         let mut errors = Errors::default();
-        super::check(&krate, &name, false, &mut errors, &mut block);
+        super::check(&krate, (&name, false, true), &mut errors, &mut block);
         (
             block.into_token_stream().to_string(),
             errors.into_compile_errors().to_string(),

@@ -28,13 +28,13 @@ use syn::{Block, Expr, Ident, Item, Macro, Pat, Stmt, Token};
 
 use crate::code::short;
 use crate::error::Errors;
+use crate::scan::mentions;
 
-/// Reports and boxes the recursive calls of one function's body.
+/// Reports and boxes the recursive calls of the body of a function that is not
+/// `#[asynq(boxed)]` (a boxed task may hold its own calls).
 pub(crate) struct Recursion<'a> {
     /// The function's name.
     name: &'a Ident,
-    /// `#[asynq(boxed)]`: the task is boxed, so held recursive calls are fine.
-    boxed: bool,
     errors: &'a mut Errors,
     /// Locals bound to the function itself (`let g = f;`).
     aliases: HashSet<String>,
@@ -45,10 +45,9 @@ pub(crate) struct Recursion<'a> {
 }
 
 impl<'a> Recursion<'a> {
-    pub(crate) fn new(name: &'a Ident, boxed: bool, errors: &'a mut Errors) -> Self {
+    pub(crate) fn new(name: &'a Ident, errors: &'a mut Errors) -> Self {
         Recursion {
             name,
-            boxed,
             errors,
             aliases: HashSet::new(),
             held: false,
@@ -156,10 +155,7 @@ impl VisitMut for Recursion<'_> {
                 if matches!(&*call.method.to_string(), "boxed" | "boxed_local") =>
             {
                 visit_mut::visit_expr_method_call_mut(self, call);
-                if call.method == "boxed"
-                    && !self.boxed
-                    && self.recursive_call(&call.receiver).is_some()
-                {
+                if call.method == "boxed" && self.recursive_call(&call.receiver).is_some() {
                     self.report_boxed_send(call);
                 }
                 return;
@@ -209,10 +205,7 @@ impl VisitMut for Recursion<'_> {
             // `Vec`, usually.
             _ => visit_mut::visit_expr_mut(self, expr),
         }
-        if held
-            && !self.boxed
-            && let Some(callee) = self.recursive_call(expr)
-        {
+        if held && let Some(callee) = self.recursive_call(expr) {
             self.box_held_call(expr, &callee);
         }
     }
@@ -247,7 +240,12 @@ impl VisitMut for Recursion<'_> {
     fn visit_macro_mut(&mut self, mac: &mut Macro) {
         // Heuristic, as in the rewrite: arguments that parse as comma-separated expressions
         // (`vec![f(a), f(b)]`, `println!`) are checked like the body; none of them is held
-        // (a `vec!` is on the heap), but an await inside one is.
+        // (a `vec!` is on the heap), but an await inside one is. Only those that mention the
+        // function or an alias of it can call it: the others are not parsed.
+        let calls = |ident: &Ident| ident == self.name || self.aliases.contains(&ident.to_string());
+        if !mentions(mac.tokens.clone(), &calls) {
+            return;
+        }
         let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
         if let Ok(mut args) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
             for arg in args.iter_mut() {
@@ -275,7 +273,7 @@ mod tests {
         let mut block: Block = syn::parse2(quote!({ #body })).unwrap();
         let name: Ident = syn::parse_quote!(fib);
         let mut errors = Errors::default();
-        Recursion::new(&name, false, &mut errors).visit_block_mut(&mut block);
+        Recursion::new(&name, &mut errors).visit_block_mut(&mut block);
         (
             block.into_token_stream().to_string(),
             errors.into_compile_errors().to_string(),

@@ -24,7 +24,7 @@ use syn::{Block, Expr, Item, Macro, Path, Stmt, Token};
 
 use crate::code::code;
 use crate::independence::peel;
-use crate::rewrite::{mentions_await, respan};
+use crate::rewrite::{ends, mentions_await, respan};
 
 /// Routes the body's `?` operands and awaited collections of calls through their checks.
 pub(crate) fn route(krate: &Path, block: &mut Block) {
@@ -106,9 +106,7 @@ impl Typed<'_> {
         function: TokenStream,
         extra: Option<TokenStream>,
     ) -> syn::ExprCall {
-        let mut tokens = operand.to_token_stream().into_iter();
-        let first = tokens.next().map_or_else(Span::call_site, |tt| tt.span());
-        let last = tokens.last().map_or(first, |tt| tt.span());
+        let (first, last) = ends(operand);
         let krate = respan(self.krate.to_token_stream(), first);
         let function = respan(function, first);
         let mut args = Punctuated::new();
