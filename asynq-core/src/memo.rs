@@ -218,21 +218,14 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                     .key
                     .as_mut()
                     .expect("a memo key is kept until the body finishes");
-                let found = with_ctx(|run| {
-                    // Calls under different scoped values do not share an execution: the
-                    // values in force are part of the key.
-                    key.push(check_key(&run.frames.values_key()));
-                    let (memos, waiter) = run.memos_and_waiter();
-                    memos.start(id, key, share, waiter)
-                });
-                match found {
+                match start(id, key, share) {
                     Some(Some(Found::Done(output))) => {
                         *this.role = Role::Done;
                         return Poll::Ready(output);
                     }
                     Some(Some(Found::Running(execution))) => {
                         *this.role = Role::Waiter { execution };
-                        with_ctx(|run| crate::waker::attach(run, run.current, cx.waker()));
+                        wake_current_on(cx.waker());
                         return Poll::Pending;
                     }
                     // First call in this run, or outside any run: run the body.
@@ -244,26 +237,13 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
                     .key
                     .as_ref()
                     .expect("a waiting memo call keeps its key");
-                with_ctx(|run| {
-                    if let Some(diagnosis) = &mut run.diagnose {
-                        diagnosis.waits_on(
-                            "waits for the call with the same arguments that runs first \
-                             (#[asynq(memo)]); a call that waits on itself never finishes"
-                                .to_owned(),
-                        );
-                    }
-                });
-                let done = with_ctx(|run| run.memos.take_output(id, key, execution, share));
-                return match done.flatten() {
+                return match take_output(id, key, execution, share) {
                     Some(output) => {
                         *this.role = Role::Done;
                         Poll::Ready(output)
                     }
                     None => {
-                        with_ctx(|run| {
-                            let node = run.current_node();
-                            crate::waker::attach(run, node, cx.waker());
-                        });
+                        wake_node_on(cx.waker());
                         Poll::Pending
                     }
                 };
@@ -274,11 +254,70 @@ impl<Id: 'static, F: Future> Future for Memo<Id, F> {
         let output = std::task::ready!(this.future.poll(cx));
         *this.role = Role::Done;
         if let Some(key) = this.key.take() {
-            with_ctx(|run| {
-                let waiters = run.memos.finish(id, key, &output, share);
-                waiters.into_iter().for_each(|w| run.nodes.wake(w));
-            });
+            finish(id, key, &output, share);
         }
         Poll::Ready(output)
     }
+}
+
+// The run's bookkeeping of a memoized call is generic over the output type only, not over the
+// function and its body's future (closures inherit their function's type parameters): compiled
+// once per output type rather than once per memoized function of the crates using it.
+
+/// The run's answer to a new call with `key` (the scoped values in force are added to it):
+/// see `Memos::start`; `None` outside a run.
+fn start<T>(
+    id: TypeId,
+    key: &mut Vec<ErasedKey>,
+    share: &Shareable<T>,
+) -> Option<Option<Found<T>>> {
+    with_ctx(|run| {
+        // Calls under different scoped values do not share an execution: the values in force
+        // are part of the key.
+        key.push(check_key(&run.frames.values_key()));
+        let (memos, waiter) = run.memos_and_waiter();
+        memos.start(id, key, share, waiter)
+    })
+}
+
+/// The output of `execution` for a call that waits on it, once it finished; says what the
+/// call waits for to a diagnosis of a stall.
+fn take_output<T>(
+    id: TypeId,
+    key: &[ErasedKey],
+    execution: u64,
+    share: &Shareable<T>,
+) -> Option<T> {
+    with_ctx(|run| {
+        if let Some(diagnosis) = &mut run.diagnose {
+            diagnosis.waits_on(
+                "waits for the call with the same arguments that runs first \
+                 (#[asynq(memo)]); a call that waits on itself never finishes"
+                    .to_owned(),
+            );
+        }
+        run.memos.take_output(id, key, execution, share)
+    })
+    .flatten()
+}
+
+/// The execution of `key` finished with `output`: keep it, and wake the calls that waited.
+fn finish<T>(id: TypeId, key: Vec<ErasedKey>, output: &T, share: &Shareable<T>) {
+    with_ctx(|run| {
+        let waiters = run.memos.finish(id, key, output, share);
+        waiters.into_iter().for_each(|w| run.nodes.wake(w));
+    });
+}
+
+/// Wake `waker` (a foreign combinator's) when the current node wakes.
+fn wake_current_on(waker: &std::task::Waker) {
+    with_ctx(|run| crate::waker::attach(run, run.current, waker));
+}
+
+/// Wake `waker` (a foreign combinator's) when the node of the current poll wakes.
+fn wake_node_on(waker: &std::task::Waker) {
+    with_ctx(|run| {
+        let node = run.current_node();
+        crate::waker::attach(run, node, waker);
+    });
 }

@@ -89,7 +89,7 @@ impl<F: Future> JoinAll<F> {
             outputs,
             ..
         } = self;
-        let done = state.drive(len, cx, |slot, parent, cx| {
+        let done = state.drive(len, cx, &mut |slot, parent, cx| {
             if slot < *done_prefix {
                 return Progress::WasDone;
             }

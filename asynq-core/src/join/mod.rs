@@ -183,12 +183,14 @@ impl JoinState {
 
     /// Poll the children that need it; true once all `len` are done.
     ///
-    /// `poll_child(slot, parent, cx)` polls child `slot`.
+    /// `poll_child(slot, parent, cx)` polls child `slot`. Taken as `dyn`, so that the loops
+    /// around it are compiled once, here, rather than for every join type of the crates that
+    /// await joins; a child's poll costs an indirect call more.
     fn drive(
         &mut self,
         len: usize,
         cx: &mut Context<'_>,
-        mut poll_child: impl FnMut(usize, u32, &mut Context<'_>) -> Progress,
+        poll_child: &mut dyn FnMut(usize, u32, &mut Context<'_>) -> Progress,
     ) -> bool {
         if !self.started {
             self.started = true;

@@ -28,7 +28,7 @@ macro_rules! tuple_join {
             type Output = ($($F::Output,)+);
             fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
                 let mut this = self.project();
-                let done = this.state.drive($len, cx, |slot, parent, cx| match slot {
+                let done = this.state.drive($len, cx, &mut |slot, parent, cx| match slot {
                     $($idx => this.$field.as_mut().poll(parent, slot, cx),)+
                     _ => unreachable!("tuple join slot out of range"),
                 });
