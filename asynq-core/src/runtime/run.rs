@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
+use smallvec::SmallVec;
 
 use super::{RunResult, Runtime};
 use crate::context::{self, RunLink, RunState};
@@ -54,8 +55,9 @@ pub struct RunFuture<'rt, F: Future> {
 
 /// A round's bookkeeping while its calls are out.
 struct RoundOut {
-    /// The source index of each of the round's `RoundStats::sources`.
-    sources: Vec<usize>,
+    /// The source index of each of the round's `RoundStats::sources` (inline: a round calls
+    /// few sources, and a deep recursion sends one round per level).
+    sources: SmallVec<[usize; 4]>,
     sent: Instant,
     calls_out: usize,
     #[cfg(feature = "tracing")]
@@ -329,8 +331,10 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         let state = self.state.get_mut();
         let eager = state.eager;
         let mut started = 0;
-        let mut round = RoundStats::default();
-        let mut sources = Vec::new();
+        // Built inline, then moved into a `Vec` of exactly its length: the run keeps every
+        // round's figures, so a run of 100k rounds (a deep recursion) keeps 100k of these.
+        let mut figures = SmallVec::<[RoundSourceStats; 2]>::new();
+        let mut sources = SmallVec::new();
         for (index, slot) in state.sources.iter_mut().enumerate() {
             let Some(source) = slot.state.as_mut() else {
                 continue;
@@ -344,7 +348,7 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
             let asked = requested - slot.requested_seen;
             if calls_after > calls {
                 slot.requested_seen = requested;
-                round.sources.push(RoundSourceStats {
+                figures.push(RoundSourceStats {
                     name: Arc::clone(slot.source.name()),
                     requested: asked,
                     keys: keys_after - keys,
@@ -363,6 +367,12 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         state.counters.rounds += 1;
         #[cfg(feature = "tracing")]
         span.record("calls", started);
+        let mut kept = Vec::with_capacity(figures.len()); // not `into_vec`: it keeps 4 or more
+        kept.extend(figures);
+        let round = RoundStats {
+            sources: kept,
+            wall: Duration::ZERO,
+        };
         self.per_round.push(round);
         self.rounds_out.push_back(RoundOut {
             sources,
