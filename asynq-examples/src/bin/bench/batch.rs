@@ -1,14 +1,12 @@
 //! `#[asynq(batch)]`: FEED-1 written the naive way (`asynq_examples::feed_naive`), batched by
 //! the macro, next to the hand-joined FEED-1.
 
-use std::time::Instant;
-
 use asynq_core::Runtime;
 use asynq_examples::feed::{self, Params};
 use asynq_examples::feed_naive;
 use asynq_examples::memory::MemoryStore;
 
-use crate::measure::{median, ms_since};
+use crate::measure::{Stopwatch, median};
 
 /// Measure and print the table: for each size, medians over interleaved runs of the
 /// hand-joined and the naive batched page, their ratio, and the calls of each (and of the
@@ -59,9 +57,9 @@ pub(crate) fn tables(quick: bool) -> Result<(), String> {
             let mut ms = [0.0; 2];
             for k in 0..2 {
                 let which = (i + k) % 2;
-                let start = Instant::now();
+                let start = Stopwatch::start(false);
                 drop(run(which));
-                ms[which] = ms_since(start);
+                ms[which] = start.ms();
             }
             if i > 0 {
                 hand.push(ms[0]);

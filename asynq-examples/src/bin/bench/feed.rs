@@ -1,14 +1,14 @@
 //! FEED-1 (docs/feed1.md): asynq next to the hand-primed and naive renderers.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use asynq_core::Runtime;
 use asynq_examples::feed::{self, Params};
 use asynq_examples::memory::MemoryStore;
 
 use crate::alloc::ALLOCATIONS;
-use crate::measure::{median, ms_since};
+use crate::measure::{Stopwatch, median};
 
 /// One FEED-1 row: medians over interleaved runs of the three renderers.
 struct FeedRow {
@@ -121,14 +121,14 @@ fn feed_row(q: u64, runs: usize, latency: Duration) -> Result<FeedRow, String> {
         let mut ms = [0.0; 3];
         for i in 0..renderers {
             let which = (run + i) % renderers;
-            let start = Instant::now();
+            let start = Stopwatch::start(!latency.is_zero());
             let page = match which {
                 0 => rt.run(feed::feed::<MemoryStore>(p)).expect("checked above"),
                 1 => feed::hand_primed(store, p),
                 _ => feed::naive(store, p),
             };
             drop(page);
-            ms[which] = ms_since(start);
+            ms[which] = start.ms();
         }
         if run > 0 {
             a.push(ms[0]);

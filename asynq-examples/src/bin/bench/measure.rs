@@ -1,6 +1,13 @@
 //! Medians, interleaved pairs and page faults: how every figure of the bench is measured.
+//!
+//! The CPU-bound figures are CPU time of the bench's own thread ([`Clock`]): the workloads
+//! they measure run on that one thread (in-memory sources, `Runtime::run`), and on a shared,
+//! loaded machine wall time mostly measures how often the thread was preempted: a long run
+//! (a 100k-level chain) is preempted many times, a short one (1k levels) hardly, which made a
+//! flat cost look as if it grew with the size. Figures with latency (sleeping sources) are
+//! wall time.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use asynq_core::{Runtime, Yieldable};
 
@@ -20,8 +27,31 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-pub(crate) fn ms_since(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64() * 1e3
+/// A stopwatch of CPU time ([`Clock`]) for CPU-bound work, or of wall time for work that
+/// waits (sources with latency).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Stopwatch {
+    Cpu(Clock),
+    Wall(Instant),
+}
+
+impl Stopwatch {
+    /// Start a stopwatch of CPU time when `waits` is false, of wall time when it is true.
+    pub(crate) fn start(waits: bool) -> Self {
+        match waits {
+            false => Stopwatch::Cpu(Clock::start()),
+            true => Stopwatch::Wall(Instant::now()),
+        }
+    }
+
+    /// Milliseconds since the start.
+    pub(crate) fn ms(self) -> f64 {
+        let elapsed = match self {
+            Stopwatch::Cpu(clock) => clock.elapsed(),
+            Stopwatch::Wall(start) => start.elapsed(),
+        };
+        elapsed.as_secs_f64() * 1e3
+    }
 }
 
 /// Minor page faults of this process so far (field 10 of `/proc/self/stat`); 0 where there is
@@ -37,6 +67,42 @@ pub(crate) fn page_faults() -> u64 {
         .unwrap_or(0)
 }
 
+/// A stopwatch of the calling thread's CPU time (user and system) on Linux, of wall time
+/// elsewhere.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock(Duration);
+
+impl Clock {
+    /// Start now.
+    pub(crate) fn start() -> Self {
+        Clock(Self::now())
+    }
+
+    /// Time since [`Clock::start`].
+    pub(crate) fn elapsed(self) -> Duration {
+        Self::now().saturating_sub(self.0)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn now() -> Duration {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid, writable timespec for the call's duration, and
+        // CLOCK_THREAD_CPUTIME_ID is a clock every Linux has (since 2.6.12).
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn now() -> Duration {
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        ORIGIN.get_or_init(Instant::now).elapsed()
+    }
+}
+
 /// Nanoseconds per unit of `asynq` and of `baseline`: medians over `runs` runs (after a
 /// warm-up) in which the two take turns, so that noise hits both alike.
 pub(crate) fn ns_per_pair(
@@ -50,7 +116,7 @@ pub(crate) fn ns_per_pair(
         let mut ns = [0.0; 2];
         for i in 0..2 {
             let which = (run + i) % 2;
-            let start = Instant::now();
+            let start = Clock::start();
             let out = if which == 0 { asynq() } else { baseline() };
             ns[which] = start.elapsed().as_secs_f64() * 1e9 / units as f64;
             std::hint::black_box(out);
@@ -69,7 +135,7 @@ where
     Y: Yieldable<Output = u64>,
 {
     median_of(runs, || {
-        let start = Instant::now();
+        let start = Clock::start();
         let out = rt.run(task()).expect("the run succeeds");
         let ns = start.elapsed().as_secs_f64() * 1e9;
         std::hint::black_box(out);

@@ -4,12 +4,11 @@
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use asynq_core::{DataSource, Runtime, Yieldable, asynq};
 
 use crate::alloc::LIVE_BYTES;
-use crate::measure::{median, median_of, ns_per, ns_per_pair, page_faults};
+use crate::measure::{Clock, median, median_of, ns_per, ns_per_pair, page_faults};
 
 /// A source of numbers that answers instantly: `k -> 2k`.
 pub(crate) struct Numbers;
@@ -88,7 +87,7 @@ fn coalesced_loads(n: u64) -> u64 {
 fn cache_hits(keys: u64, rounds: u64) -> f64 {
     let first = Numbers::load_many(0..keys).await;
     assert!(first.iter().all(Result::is_ok));
-    let start = Instant::now();
+    let start = Clock::start();
     let mut sum = 0;
     for _ in 0..rounds {
         for k in 0..keys {
