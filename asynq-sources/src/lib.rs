@@ -112,11 +112,17 @@ mod answer;
 #[cfg(feature = "sqlite")]
 mod blocking;
 pub mod cache;
+mod cached;
 mod error;
 mod key;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod mapping;
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "memcached"))]
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "memcached",
+    feature = "redis"
+))]
 mod runner;
 mod shared;
 mod source;
@@ -131,10 +137,14 @@ pub mod mysql;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 
+pub use crate::cached::{CacheStats, Cached, CachedError, DEFAULT_TTL};
 pub use crate::error::{ErrorKind, SqlError};
 pub use crate::key::{KeyKind, KeyMatch, KeyValue, SqlKey};
 pub use crate::source::{Database, Groups, Reads, Required, Rows};

@@ -89,8 +89,15 @@ impl Runner {
         Spawned(self.handle.spawn(future))
     }
 
+    /// Make the runtime the current one until the guard is dropped (for constructors that
+    /// spawn onto the current runtime).
+    #[cfg(feature = "redis")]
+    pub(crate) fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        self.handle.enter()
+    }
+
     /// Run `future` on the runtime in the background, detached: nobody waits for it.
-    #[cfg(feature = "memcached")]
+    #[cfg(any(feature = "memcached", feature = "redis"))]
     pub(crate) fn detach<F>(&self, future: F)
     where
         F: Future<Output = ()> + Send + 'static,

@@ -5,7 +5,7 @@
 //! [`ServerHealth`].
 
 // The breaker itself serves the cache clients; without one only the public types are used.
-#![cfg_attr(not(feature = "memcached"), allow(dead_code))]
+#![cfg_attr(not(any(feature = "memcached", feature = "redis")), allow(dead_code))]
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -2,8 +2,10 @@
 //! round trip per server), value [`Codec`]s, [`CacheKey`]s, and the [`Backoff`] of a failing
 //! server.
 //!
-//! The crate's cache is `memcached::MemcachedClient` (feature `memcached`); a cache of your
-//! own becomes one by implementing [`Cache`].
+//! The crate's caches are `memcached::MemcachedClient` (feature `memcached`) and
+//! `redis::RedisClient` (feature `redis`); a cache of your own becomes one by implementing
+//! [`Cache`]. [`Cached`](crate::Cached) puts a cache in front of any source; a
+//! [`CacheSource`] reads a cache alone.
 
 use std::fmt;
 use std::future::Future;
@@ -13,8 +15,9 @@ use std::time::Duration;
 mod breaker;
 mod codec;
 mod key;
+mod source;
 
-#[cfg(feature = "memcached")]
+#[cfg(any(feature = "memcached", feature = "redis"))]
 pub(crate) use breaker::{BackedOff, Breaker, Ticket};
 pub use breaker::{Backoff, ServerHealth};
 #[cfg(feature = "bincode")]
@@ -23,6 +26,7 @@ pub use codec::Bincode;
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Optional, Raw, Utf8};
 pub use key::{CacheKey, escape_into};
+pub use source::CacheSource;
 
 /// A task run in the background on a cache's runtime.
 pub type Background = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -88,6 +92,9 @@ pub trait Cache: fmt::Debug + Send + Sync + 'static {
         &self,
         keys: Vec<String>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + use<Self>;
+
+    /// The error of a value of `key` that the codec could not read (`error` says why).
+    fn decode_error(&self, key: &str, error: CodecError) -> Self::Error;
 
     /// Run `task` in the background, on the cache's runtime (write-backs that must not hold
     /// up a round).

@@ -41,13 +41,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::cache::{BackedOff, Background, Breaker, Cache, Entry, StoreMode, Ticket};
+use crate::cache::{
+    BackedOff, Background, Breaker, Cache, CacheSource, CodecError, Entry, StoreMode, Ticket, Utf8,
+};
 use crate::runner::Runner;
 
 mod conn;
 mod protocol;
 mod ring;
-mod source;
 
 use conn::{Conn, Reply};
 use protocol::{
@@ -57,7 +58,30 @@ use ring::Ring;
 
 pub use crate::cache::{Backoff, ServerHealth};
 pub use protocol::{DEFAULT_MAX_VALUE, MAX_KEY_LEN, validate_key};
-pub use source::Memcached;
+
+/// memcached as a data source, each key answered on its own: see [`CacheSource`].
+///
+/// # Examples
+///
+/// ```
+/// use asynq_core::{asynq, DataSource, Error, Runtime};
+/// use asynq_sources::memcached::{McError, Memcached, MemcachedClient};
+///
+/// #[asynq]
+/// fn names(keys: Vec<String>) -> Vec<Result<Option<String>, Error>> {
+///     <Memcached>::load_many(keys).await
+/// }
+///
+/// // Nothing listens on port 1: the key fails naming the server; the invalid one, naming it.
+/// let rt = Runtime::new().with_source(Memcached::new(MemcachedClient::new(["127.0.0.1:1"])?));
+/// let got = rt.run(names(vec!["u:1".into(), "not valid".into()]))?;
+/// let Err(Error::Source { error, .. }) = &got[0] else { panic!("{:?}", got[0]) };
+/// assert!(matches!(error.downcast_ref(), Some(McError::Server { server, .. }) if server == "127.0.0.1:1"));
+/// let Err(Error::Source { error, .. }) = &got[1] else { panic!("{:?}", got[1]) };
+/// assert!(matches!(error.downcast_ref(), Some(McError::InvalidKey { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type Memcached<K = Utf8> = CacheSource<MemcachedClient, K>;
 
 /// Idle connections kept per server.
 const POOL: usize = 32;
@@ -600,6 +624,13 @@ impl Cache for MemcachedClient {
         keys: Vec<String>,
     ) -> impl Future<Output = Result<(), McError>> + Send + use<> {
         self.delete_multi(&keys)
+    }
+
+    fn decode_error(&self, key: &str, error: CodecError) -> McError {
+        McError::Decode {
+            key: key.chars().take(60).collect(),
+            message: error.to_string(),
+        }
     }
 
     fn spawn(&self, task: Background) {
