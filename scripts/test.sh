@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: what a newcomer runs on a fresh machine, and what CI runs.
 #
-# Installs what the tests need (memcached, PostgreSQL and MariaDB, from Debian's packages, and
+# Installs what the tests need (memcached, Redis, PostgreSQL and MariaDB, from Debian's packages, and
 # an unprivileged user to run the database servers as when run as root), then runs the
 # formatter check, clippy, the docs build, every test of the workspace (unit, integration,
 # doc and trybuild ui tests), and the README's main command (FEED-1 over SQLite) at a small
@@ -48,7 +48,9 @@ have_mariadb() {
   command -v mariadb-install-db >/dev/null 2>&1 && command -v my_print_defaults >/dev/null 2>&1 \
     && { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; }
 }
+have_redis() { command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; }
 install_if_missing memcached ASYNQ_REQUIRE_MEMCACHED have_memcached memcached
+install_if_missing Redis ASYNQ_REQUIRE_REDIS have_redis redis-server
 install_if_missing PostgreSQL ASYNQ_REQUIRE_POSTGRES have_postgres postgresql
 install_if_missing MariaDB ASYNQ_REQUIRE_MYSQL have_mariadb mariadb-server-core mariadb-client-core
 
@@ -89,5 +91,36 @@ echo "$out" | tail -n 1
 if ! echo "$out" | tail -n 1 | grep -qx "rounds=3 queries=5"; then
   echo "smoke test failed: expected a last line 'rounds=3 queries=5'" >&2
   exit 1
+fi
+# A free port of 127.0.0.1 (nothing answers on it now), for a server of a smoke test.
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  return 1
+}
+
+if have_memcached; then
+  step "smoke test: feed --cache memcached twice: the same page, the second without a query"
+  port=$(free_port)
+  memcached -l 127.0.0.1 -p "$port" -U 0 -t 1 -m 64 -u root &
+  mc_pid=$!
+  trap 'kill "$mc_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+  for run in cold warm; do
+    out=$(cargo run --release -q -p asynq-examples --bin feed -- --questions 10 --answers 5 \
+      --cache memcached --cache-servers "127.0.0.1:$port")
+    echo "$out" | tail -n 2
+    echo "$out" | tail -n 1 | grep -q "out_len=2152 fnv=ac26a36b50baee7b ms=" \
+      || { echo "smoke test failed ($run): not the reference page" >&2; exit 1; }
+  done
+  if ! echo "$out" | tail -n 2 | head -n 1 | grep -q "^cache_hits=195 cache_misses=0 origin_calls=0 "; then
+    echo "smoke test failed: the warm run should make no origin call" >&2
+    exit 1
+  fi
+  kill "$mc_pid" 2>/dev/null || true
+  trap - EXIT
 fi
 echo "all checks passed"

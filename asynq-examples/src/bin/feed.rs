@@ -13,6 +13,13 @@
 //! GraphQL query (`asynq_examples::graphql`) inside a run instead of the nested asynq
 //! functions, and renders the same page from the response.
 //!
+//! `--cache memcached|redis --cache-servers ADDR[,ADDR..]` puts a cache in front of the
+//! store (cache-aside, `asynq_sources::Cached`): each round makes one multi-get to the cache
+//! and one call to the store for its misses, written back in the background. The page and
+//! its summary line are the same (there `calls` and `keys` are the store's); the line before
+//! it reads `cache_hits=.. cache_misses=.. origin_calls=.. cache_calls=..`. A second run
+//! against the warm cache makes no call to the store.
+//!
 //! Sizes are checked before anything is allocated: at most [`MAX_QUESTIONS`] questions,
 //! [`MAX_ANSWERS`] answers each, and [`MAX_DATASET_KEYS`] keys in the data set; a larger size
 //! is a usage error (exit code 2) naming the largest accepted value.
@@ -29,7 +36,9 @@ use asynq_examples::kv::KvStore;
 use asynq_examples::memcached::{MemcachedClient, MemcachedKv};
 use asynq_examples::memory::MemoryStore;
 use asynq_examples::sql_kv::{SqlKv, servers};
-use asynq_sources::{mysql, postgres};
+use asynq_sources::cache::{Cache, Utf8};
+use asynq_sources::redis::RedisClient;
+use asynq_sources::{Cached, mysql, postgres};
 use clap::{CommandFactory as _, Parser, ValueEnum};
 
 /// The most questions a page may have.
@@ -71,7 +80,14 @@ struct Args {
     /// tables of those names that this program did not make are left untouched.
     #[arg(long, value_name = "URL", required_if_eq_any([("backend", "postgres"), ("backend", "mysql")]))]
     url: Option<String>,
-    /// A fixed delay added to every round trip, in milliseconds.
+    /// A cache in front of the store: memcached or Redis at `--cache-servers`.
+    #[arg(long, value_enum)]
+    cache: Option<CacheKind>,
+    /// The servers of `--cache`, comma-separated (memcached: keys spread over them by
+    /// rendezvous hashing; Redis: one server).
+    #[arg(long, value_delimiter = ',', value_name = "ADDR", requires = "cache")]
+    cache_servers: Vec<String>,
+    /// A fixed delay added to every round trip (to the cache too), in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
     /// Render without asynq, one round trip per key.
@@ -109,6 +125,15 @@ enum Backend {
     Postgres,
     /// A MySQL or MariaDB database (`--url`).
     Mysql,
+}
+
+/// The cache of `--cache`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CacheKind {
+    /// memcached servers.
+    Memcached,
+    /// A Redis server.
+    Redis,
 }
 
 fn main() -> ExitCode {
@@ -181,11 +206,102 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         _ => None,
     };
     let latency = Duration::from_millis(args.latency_ms);
+    if let Some(kind) = args.cache {
+        return cached(args, kind, p, io.as_ref(), latency);
+    }
     match origin(args, p, io.as_ref())? {
         Origin::Memory(store) => render(store.with_latency(latency), p, args.naive, args.via),
         Origin::Sql(store) => render(store.with_latency(latency), p, args.naive, args.via),
         Origin::Memcached(store) => render(store.with_latency(latency), p, args.naive, args.via),
     }
+}
+
+/// Render from the store of `--backend` with the cache of `--cache` in front.
+fn cached(
+    args: &Args,
+    kind: CacheKind,
+    p: Params,
+    io: Option<&tokio::runtime::Runtime>,
+    latency: Duration,
+) -> Result<(), Box<dyn Error>> {
+    if args.naive {
+        return Err("--naive renders without asynq, and --cache is asynq's cache-aside".into());
+    }
+    if args.cache_servers.is_empty() {
+        return Err("--cache needs --cache-servers ADDR[,ADDR..]".into());
+    }
+    let store = match origin(args, p, io)? {
+        Origin::Memory(store) => OriginStore::Memory(store.with_latency(latency)),
+        Origin::Sql(store) => OriginStore::Sql(store.with_latency(latency)),
+        Origin::Memcached(_) => {
+            return Err("--cache goes in front of a store: not of --backend memcached".into());
+        }
+    };
+    match kind {
+        CacheKind::Memcached => {
+            let cache = MemcachedClient::new(&args.cache_servers)?.with_latency(latency);
+            store.render_behind(cache, p)
+        }
+        CacheKind::Redis => {
+            let [server] = args.cache_servers.as_slice() else {
+                return Err("--cache redis takes one server in --cache-servers".into());
+            };
+            let cache = RedisClient::new(server)?.with_latency(latency);
+            store.render_behind(cache, p)
+        }
+    }
+}
+
+/// A store that a cache can go in front of.
+enum OriginStore {
+    Memory(MemoryStore),
+    Sql(SqlKv),
+}
+
+impl OriginStore {
+    fn render_behind<C: Cache>(self, cache: C, p: Params) -> Result<(), Box<dyn Error>> {
+        match self {
+            OriginStore::Memory(store) => render_cached(cache, store, p),
+            OriginStore::Sql(store) => render_cached(cache, store, p),
+        }
+    }
+}
+
+/// Render the page from `store` with `cache` in front (its keys under a prefix naming the
+/// data set), and print its head, the tiers' line and the summary line. Waits for the
+/// write-backs before returning, so that the next run finds the cache warm.
+fn render_cached<C, S>(cache: C, store: S, p: Params) -> Result<(), Box<dyn Error>>
+where
+    C: Cache,
+    S: DataSource<Key = String, Value = String> + KvStore,
+{
+    let prefix = format!("feed1-q{}-a{}:", p.questions, p.answers);
+    let source = Cached::new(cache, store, Utf8).with_prefix(&prefix);
+    let start = Instant::now();
+    let rt = Runtime::new().with_source(source);
+    let page = rt.run(feed::feed::<Cached<C, S, Utf8>>(p))?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let rounds = rt.last_stats().rounds;
+    let source = rt
+        .source::<Cached<C, S, Utf8>>()
+        .expect("the source is registered");
+    futures::executor::block_on(source.write_backs_done());
+    let tiers = source.stats();
+    let store = source.origin();
+    let head: String = page.chars().take(200).collect();
+    println!("{head}");
+    println!(
+        "cache_hits={} cache_misses={} origin_calls={} cache_calls={}",
+        tiers.cache_hits, tiers.cache_misses, tiers.origin_calls, tiers.cache_calls
+    );
+    println!(
+        "calls={} keys={} rounds={rounds} out_len={} fnv={:016x} ms={ms:.3}",
+        store.round_trips(),
+        store.keys_sent(),
+        page.len(),
+        feed::fnv1a64(page.as_bytes())
+    );
+    Ok(())
 }
 
 /// The store the page reads from, as the flags say, with the page's data in it.
