@@ -29,12 +29,13 @@ export CARGO_INCREMENTAL=0
 cd "$root"
 cargo build -q -p asynq-examples --lib
 
-# `#[asynq]` -> `#[asynq(batch)]`, `#[asynq(boxed)]` -> `#[asynq(batch, boxed)]`; the
+# `#[asynq(boxed)]` -> `#[asynq(batch, boxed)]`, then `#[asynq]` -> `#[asynq(batch)]` (in
+# this order: the first would otherwise apply to what the second wrote); the
 # `#[asynq($($option)*)]` of feed_naive.rs is left as it is.
 with_batch() {
     find "$src" -name '*.rs' -exec sed -i \
-        -e 's/#\[asynq\]/#[asynq(batch)]/g' \
-        -e 's/#\[asynq(\([a-z]\)/#[asynq(batch, \1/g' {} +
+        -e 's/#\[asynq(\([a-z]\)/#[asynq(batch, \1/g' \
+        -e 's/#\[asynq\]/#[asynq(batch)]/g' {} +
 }
 
 declare -a plain batch
