@@ -266,7 +266,16 @@ impl VisitMut for Replace<'_> {
         if let Expr::Await(awaited) = expr
             && let Some(name) = self.names.get(&address(awaited))
         {
-            *expr = syn::parse_quote!(#name);
+            // Input:  x.await
+            // Output: (name,).0
+            // the parentheses spanned on the await's first token, `.0` on its last: the
+            // expression spans `x.await`, so that a mistake in using the result (a type that
+            // does not match) is reported on the await, as it is without the option. (Through
+            // a function, `identity(name)`, rustc would blame the function's argument.)
+            let (first, last) = ends(awaited);
+            let tuple = parens_at(first, quote!(#name,));
+            let field = quote_spanned!(last=> .0);
+            *expr = Expr::Verbatim(quote!(#tuple #field));
             return;
         }
         visit_mut::visit_expr_mut(self, expr);
@@ -399,6 +408,11 @@ mod tests {
         block.into_token_stream().to_string()
     }
 
+    /// An await's result in its place, as printed.
+    fn result(name: &str) -> String {
+        format!("({name} ,) . 0")
+    }
+
     /// `::asynq_core::any(::asynq_core::Yieldable::into_future(x))`, as printed.
     fn any(x: &str) -> String {
         format!(":: asynq_core :: any (:: asynq_core :: Yieldable :: into_future ({x}))")
@@ -419,7 +433,11 @@ mod tests {
         );
         assert!(out.contains(&merged), "{out}");
         assert!(
-            out.contains("let a = __asynq_batched1 ? ; log (1) ; let b = __asynq_batched2 ? ; let c = h (a) . await ;"),
+            out.contains(&format!(
+                "let a = {} ? ; log (1) ; let b = {} ? ; let c = h (a) . await ;",
+                result("__asynq_batched1"),
+                result("__asynq_batched2")
+            )),
             "{out}"
         );
     }
@@ -428,7 +446,11 @@ mod tests {
     fn awaits_in_one_expression() {
         let out = batched(quote! { Ok(f(1).await? + g(2).await?) });
         assert!(
-            out.contains("Ok (__asynq_batched1 ? + __asynq_batched2 ?)"),
+            out.contains(&format!(
+                "Ok ({} ? + {} ?)",
+                result("__asynq_batched1"),
+                result("__asynq_batched2")
+            )),
             "{out}"
         );
     }
@@ -461,8 +483,9 @@ mod tests {
              (uids , | uid | ({} , (uid ,))) . await ; \
              for ((uid ,) , __asynq_result3) in :: core :: iter :: Iterator :: zip \
              (:: core :: iter :: IntoIterator :: into_iter (__asynq_kept2) , __asynq_results1) \
-             {{ let name = __asynq_result3 ; names . push ((uid , name)) ; }}",
-            any("user_name (uid)")
+             {{ let name = {} ; names . push ((uid , name)) ; }}",
+            any("user_name (uid)"),
+            result("__asynq_result3")
         );
         assert!(out.contains(&expected), "{expected}\n{out}");
     }
