@@ -38,3 +38,7 @@ pub struct ServingDoctests;
 #[doc = include_str!("../../docs/from-dataloader.md")]
 #[cfg(doctest)]
 pub struct FromDataloaderDoctests;
+
+#[doc = include_str!("../../docs/batch.md")]
+#[cfg(doctest)]
+pub struct BatchDoctests;
