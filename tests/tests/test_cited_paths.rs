@@ -443,7 +443,7 @@ fn rust_paths_urls_and_patterns_are_not_citations() {
 #[test]
 fn paths_in_backticks_prose_and_links_are_citations() {
     let text = "Read [the spec](docs/feed1.md#reference-figures), run `bash scripts/test.sh`;\n\
-                the joins are in asynq-core/src/join.rs. Also `shared/bench/FEED.md`, DESIGN.md,\n\
+                the joins are in asynq-core/src/join.rs. Also `notes/bench/SPEC.md`, PLAN.md,\n\
                 ![a picture](feed-trace.png) and **docs/missing.md**.";
     assert_eq!(
         cited(text, true),
@@ -451,8 +451,8 @@ fn paths_in_backticks_prose_and_links_are_citations() {
             "docs/feed1.md",
             "scripts/test.sh",
             "asynq-core/src/join.rs",
-            "shared/bench/FEED.md",
-            "DESIGN.md",
+            "notes/bench/SPEC.md",
+            "PLAN.md",
             "feed-trace.png",
             "docs/missing.md"
         ]
@@ -511,10 +511,10 @@ fn a_missing_path_is_reported_and_a_present_one_is_not() {
         "from the crate"
     );
     assert!(check("README.md", "docs/", false), "a directory");
-    assert!(!check("README.md", "shared/bench/FEED.md", false));
-    assert!(!check("README.md", "DESIGN.md", false));
+    assert!(!check("README.md", "notes/bench/SPEC.md", false));
+    assert!(!check("README.md", "PLAN.md", false));
     assert!(
-        !check("docs/feed1.md", "../../shared/x.md", true),
+        !check("docs/feed1.md", "../../outside/x.md", true),
         "outside the repository"
     );
 }

@@ -6,8 +6,9 @@
 //! `X-Asynq-Rounds` and `X-Asynq-Calls` headers and into a ring buffer of the last runs that
 //! `GET /stats` lists.
 //!
-//! - `GET /profile/{uid}`: the seed talk's `render_profile(uid)` ([`crate::profile`]) over the
-//!   SQLite file of [`Config::db`] (made and filled on first use): 3 rounds, 5 queries.
+//! - `GET /profile/{uid}`: the profile page of [`crate::profile`] (`render_profile(uid)`,
+//!   the example of Quora's asynq talk) over the SQLite file of [`Config::db`] (made and
+//!   filled on first use): 3 rounds, 5 queries.
 //! - `GET /feed?questions=Q&answers=A` (defaults 100 and 10, percent-encoded or not): the
 //!   FEED-1 page ([`crate::feed`]) over the [`ReadThrough`](crate::async_kv::ReadThrough)
 //!   source: SQLite queried on tokio's blocking pool, with memcached in front when
