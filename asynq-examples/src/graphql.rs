@@ -44,8 +44,11 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Request, Schema};
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, Object, Request, Schema, SchemaBuilder,
+};
 use asynq_core::{DataSource, Runtime, Stats};
+use asynq_graphql::{ChargeComplexity, ComplexityBudget};
 use serde::Deserialize;
 
 use crate::feed::{Params, parse_id, parse_ids};
@@ -75,14 +78,34 @@ pub const FEED_QUERY_COMPLEXITY: usize = 351;
 /// about as much as two whole pages of the request's size (a size the server bounds).
 pub const MAX_COMPLEXITY: usize = 2 * FEED_QUERY_COMPLEXITY;
 
+/// The most complex batch of queries accepted, all its queries together: as much as one query
+/// may cost ([`MAX_COMPLEXITY`]), so that a batch's response is bounded as one query's is.
+pub const MAX_BATCH_COMPLEXITY: usize = MAX_COMPLEXITY;
+
 /// The FEED-1 schema whose resolvers fetch with `F`, its queries bounded by [`MAX_DEPTH`] and
 /// [`MAX_COMPLEXITY`] (and the parser's own bound on nesting, 32 levels); the page size of
 /// `feed` comes from each request's data ([`Params`]).
 pub fn schema<F: Fetch>() -> FeedSchema<F> {
+    builder().finish()
+}
+
+/// The schema of [`schema`], which also charges each request's complexity to the
+/// [`ComplexityBudget`] in its data ([`batch_budget`]): for batches. Kept apart from
+/// [`schema`] because any extension costs async-graphql some work for each field it resolves.
+pub fn batch_schema<F: Fetch>() -> FeedSchema<F> {
+    builder().extension(ChargeComplexity).finish()
+}
+
+/// A budget of [`MAX_BATCH_COMPLEXITY`] for the requests of one batch, executed by
+/// [`batch_schema`]: put it into the batch's data (`BatchRequest::data`).
+pub fn batch_budget() -> ComplexityBudget {
+    ComplexityBudget::new(MAX_BATCH_COMPLEXITY)
+}
+
+fn builder<F: Fetch>() -> SchemaBuilder<Query<F>, EmptyMutation, EmptySubscription> {
     Schema::build(Query(PhantomData), EmptyMutation, EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .finish()
 }
 
 /// How the schema's resolvers fetch a key of the store.

@@ -16,7 +16,9 @@
 //! The mechanism underneath is [`asynq_core::any`]: a request's future is the root of a run.
 //! This crate adds what a server needs around it: a failed run (a resolver that panicked or
 //! waits on something that can never happen) becomes a GraphQL error response rather than a
-//! lost request, and the run's [`Stats`] come back with the response.
+//! lost request, and the run's [`Stats`] come back with the response; and one complexity
+//! budget for all the requests of a batch ([`ComplexityBudget`], charged by the
+//! [`ChargeComplexity`] extension), since async-graphql bounds each request's alone.
 //!
 //! # Examples
 //!
@@ -118,7 +120,11 @@
 //!
 //! [async-graphql]: https://docs.rs/async-graphql
 
+mod budget;
+
 use std::fmt::Display;
+
+pub use budget::{ChargeComplexity, ComplexityBudget};
 
 use async_graphql::{
     BatchRequest, BatchResponse, ObjectType, Request, Response, Schema, ServerError,
@@ -159,6 +165,10 @@ where
 /// resolvers' fetches are batched together, so that a batch of `n` similar queries costs the
 /// calls of one. A run that fails as a whole fails every request of the batch, each with the
 /// same error (see [`execute`]).
+///
+/// async-graphql bounds the complexity of each request of the batch; to bound the batch's
+/// total, put a [`ComplexityBudget`] into its data and register [`ChargeComplexity`] with the
+/// schema.
 pub async fn execute_batch<Query, Mutation, Subscription>(
     runtime: &Runtime,
     schema: &Schema<Query, Mutation, Subscription>,

@@ -494,6 +494,61 @@ mod feed {
     }
 
     #[test]
+    fn the_queries_of_a_batch_share_one_complexity_budget() {
+        let p = Params {
+            questions: 3,
+            answers: 2,
+        };
+        let rt = Runtime::new().with_source(feed::memory_store(p));
+        let schema = graphql::batch_schema::<ViaAsynq<MemoryStore>>();
+        let pages = |n: usize| {
+            let requests = (0..n).map(|_| async_graphql::Request::new(FEED_QUERY));
+            async_graphql::BatchRequest::Batch(requests.collect()).data(p)
+        };
+        let run = |batch| {
+            let (response, stats) =
+                futures::executor::block_on(asynq_graphql::execute_batch(&rt, &schema, batch));
+            match response {
+                async_graphql::BatchResponse::Batch(responses) => (responses, stats),
+                async_graphql::BatchResponse::Single(_) => panic!("a batch gets a batch"),
+            }
+        };
+        assert_eq!(
+            graphql::MAX_BATCH_COMPLEXITY,
+            2 * graphql::FEED_QUERY_COMPLEXITY
+        );
+
+        // Two pages fit the budget; the third query would go over it: an error of its own.
+        let budget = graphql::batch_budget();
+        let (responses, stats) = run(pages(3).data(budget.clone()));
+        assert_eq!(responses.len(), 3);
+        for response in &responses[..2] {
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+        }
+        assert_eq!(responses[2].errors.len(), 1, "{:?}", responses[2].errors);
+        let message = &responses[2].errors[0].message;
+        assert!(
+            message.contains("complexity is 351")
+                && message.contains("spent 702 of their complexity budget of 702"),
+            "{message}"
+        );
+        assert_eq!(responses[2].data, async_graphql::Value::Null);
+        assert_eq!(budget.spent(), 2 * graphql::FEED_QUERY_COMPLEXITY);
+        // The two pages that ran share their calls: 3 in all.
+        assert_eq!((stats.rounds, stats.calls()), (3, 3));
+
+        // Each page alone would pass the schema's limit: without a budget in the batch's data,
+        // nothing is charged and all three run (what the budget prevents).
+        let (responses, _) = run(pages(3));
+        assert!(responses.iter().all(|r| r.errors.is_empty()));
+
+        // A budget spent by earlier requests refuses even a small query.
+        let (responses, stats) = run(pages(1).data(budget.clone()));
+        assert!(responses[0].errors[0].message.contains("budget"));
+        assert_eq!((stats.rounds, stats.calls()), (0, 0));
+    }
+
+    #[test]
     fn a_deeply_nested_introspection_query_is_refused() {
         let rt = Runtime::new();
         let schema = graphql::schema::<ViaAsynq<MemoryStore>>();
