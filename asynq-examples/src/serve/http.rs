@@ -14,7 +14,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -69,7 +69,8 @@ fn router(app: &Arc<App>) -> Router {
         .route("/feed", get(feed_page))
         .route(
             "/graphql",
-            post(super::graphql::graphql_page)
+            get(super::graphql::graphql_get)
+                .post(super::graphql::graphql_post)
                 .layer(DefaultBodyLimit::max(super::graphql::MAX_BODY)),
         )
         .with_state(Arc::clone(app));

@@ -15,8 +15,9 @@
 //!   [`Config::memcached`] names servers. Each page size has its data set in a file of its
 //!   own beside the profile database, made on the first request for that size. `HEAD` answers
 //!   from the parameters alone, without rendering.
-//! - `POST /graphql?questions=Q&answers=A`: the FEED-1 GraphQL schema ([`crate::graphql`])
-//!   over the same data sets, each request (or batch) one run; see `docs/from-dataloader.md`.
+//! - `POST /graphql?questions=Q&answers=A` (and `GET`, the query in the URL): the FEED-1
+//!   GraphQL schema ([`crate::graphql`]) over the same data sets, each request (or batch) one
+//!   run; see `docs/from-dataloader.md`.
 //! - `GET /stats`: the last [`RING`] runs, newest first, then the server's counters.
 //!
 //! # Limits

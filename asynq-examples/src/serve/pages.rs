@@ -129,8 +129,8 @@ pub(super) async fn profile_page(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FeedQuery {
-    questions: Option<String>,
-    answers: Option<String>,
+    pub(super) questions: Option<String>,
+    pub(super) answers: Option<String>,
 }
 
 /// The page size asked for, within the limits of `app`.
