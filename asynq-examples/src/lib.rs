@@ -11,7 +11,7 @@
 //!   hand-primed and naive baselines.
 //! - [`graphql`]: FEED-1 as a GraphQL schema (async-graphql), run inside asynq runs or with
 //!   async-graphql's DataLoader.
-//! - [`profile`]: `render_profile(uid)` of Quora's asynq talk over an SQLite schema.
+//! - [`profile`]: `render_profile(uid)` of Quora's asynq talk over SQLite, PostgreSQL or MySQL.
 //! - [`local_memcached`], [`local_redis`]: start a memcached or Redis server on a free local
 //!   port (for tests).
 //! - [`logging`]: the libraries' warnings on stderr, for the programs.

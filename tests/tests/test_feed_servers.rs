@@ -11,8 +11,11 @@ use asynq_examples::feed::{self, Params};
 use asynq_examples::kv::KvStore as _;
 use asynq_examples::sql_kv::SqlKv;
 use asynq_examples::sql_kv::servers::{self, DataSetError};
-use asynq_sources::{mysql, postgres};
-use asynq_tests::servers as test_servers;
+
+#[path = "sql/databases.rs"]
+mod databases;
+
+use databases::{Backend, Db};
 
 /// The reference figures of `docs/feed1.md`: (Q, A, keys, out_len, fnv).
 const SIZES: [(u64, u64, usize, usize, u64); 3] = [
@@ -26,57 +29,15 @@ const SMALL: Params = Params {
     answers: 5,
 };
 
-/// A database of one server, fresh for one test, and the tokio runtime its drivers run on.
-struct Backend {
-    io: tokio::runtime::Runtime,
-    db: Db,
-}
-
-enum Db {
-    Postgres(postgres::Db),
-    Mysql(mysql::Db),
-}
-
-impl Backend {
-    fn postgres(test: &str) -> Option<Backend> {
-        let server = test_servers::postgres(test)?;
-        let io = io();
-        let db = io.block_on(async {
-            let admin = postgres::Db::connect(&server.postgres_url("postgres"))
-                .await
-                .unwrap();
-            admin
-                .execute_batch(&format!("CREATE DATABASE {test}"))
-                .await
-                .unwrap();
-            postgres::Db::connect(&server.postgres_url(test))
-                .await
-                .unwrap()
-        });
-        Some(Backend {
-            io,
-            db: Db::Postgres(db),
-        })
-    }
-
-    fn mysql(test: &str) -> Option<Backend> {
-        let server = test_servers::mysql(test)?;
-        let io = io();
-        let db = io.block_on(async {
-            let admin = mysql::Db::connect(&server.mysql_url("")).await.unwrap();
-            admin
-                .execute_batch(&format!("CREATE DATABASE {test}"))
-                .await
-                .unwrap();
-            mysql::Db::connect(&server.mysql_url(test)).await.unwrap()
-        });
-        Some(Backend {
-            io,
-            db: Db::Mysql(db),
-        })
-    }
-
+/// The FEED-1 data sets of a test's database.
+trait DataSets {
     /// Data set `p`, loaded when missing; whether it was loaded now.
+    fn open(&self, p: Params) -> Result<(SqlKv, bool), DataSetError>;
+    /// Delete data set `p`; whether its tables were there.
+    fn remove(&self, p: Params) -> Result<bool, DataSetError>;
+}
+
+impl DataSets for Backend {
     fn open(&self, p: Params) -> Result<(SqlKv, bool), DataSetError> {
         self.io.block_on(async {
             match &self.db {
@@ -94,56 +55,6 @@ impl Backend {
             }
         })
     }
-
-    /// Run SQL statements (no parameters) in the test's database.
-    fn execute(&self, sql: &str) {
-        self.io
-            .block_on(async {
-                match &self.db {
-                    Db::Postgres(db) => db.execute_batch(sql).await,
-                    Db::Mysql(db) => db.execute_batch(sql).await,
-                }
-            })
-            .unwrap();
-    }
-
-    /// The number of tables named `name` in the test's database.
-    fn tables_named(&self, name: &str) -> usize {
-        let sql = match &self.db {
-            Db::Postgres(_) => format!(
-                "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = '{name}'"
-            ),
-            Db::Mysql(_) => format!(
-                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{name}'"
-            ),
-        };
-        self.scalar(&sql) as usize
-    }
-
-    /// The one integer a query of the test's own returns.
-    fn scalar(&self, sql: &str) -> i64 {
-        self.io.block_on(async {
-            match &self.db {
-                Db::Postgres(db) => {
-                    let client = db.pool().get().await.unwrap();
-                    client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
-                }
-                Db::Mysql(db) => {
-                    use asynq_sources::mysql::mysql_async::prelude::Queryable as _;
-                    let mut conn = db.pool().get_conn().await.unwrap();
-                    conn.query_first::<i64, _>(sql).await.unwrap().unwrap()
-                }
-            }
-        })
-    }
-}
-
-fn io() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// The asynq page over `store`: (out_len, fnv, queries, keys sent, rounds).

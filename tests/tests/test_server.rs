@@ -16,7 +16,7 @@ use asynq_examples::feed::{self, Params};
 use asynq_examples::local_memcached::start_or_skip;
 use asynq_examples::memcached::MemcachedClient;
 use asynq_examples::memory::MemoryStore;
-use asynq_examples::profile;
+use asynq_examples::profile::{self, SiteDb};
 use asynq_examples::serve::{self, Config, RING, Running};
 use asynq_examples::sqlite::Db;
 use axum::body::Bytes;
@@ -108,7 +108,7 @@ fn feed_page(p: Params) -> String {
 }
 
 /// The profile page of `uid`, rendered in this process over the server's database.
-fn profile_page(db: &Db, uid: i64) -> String {
+fn profile_page(db: &SiteDb, uid: i64) -> String {
     profile::runtime(db)
         .run(profile::render_profile(uid))
         .unwrap()
@@ -140,7 +140,7 @@ fn optimal(path: &str) -> (usize, usize) {
 }
 
 /// 200 requests: the three feed sizes and 40 profiles, interleaved, with their pages.
-fn mixed_requests(db: &Db) -> Vec<(String, Arc<String>)> {
+fn mixed_requests(db: &SiteDb) -> Vec<(String, Arc<String>)> {
     let feeds: Vec<Arc<String>> = SIZES.iter().map(|&p| Arc::new(feed_page(p))).collect();
     let mut profiles: HashMap<i64, Arc<String>> = HashMap::new();
     (0..200_usize)
@@ -225,7 +225,14 @@ fn a_store_failure_fails_only_the_requests_that_touch_it() {
 
     // User 13's row now holds a blob where its name should be text: the users query of any
     // run asking for user 13 fails. And one key of the smallest feed is gone from its table.
-    db.with_conn(|c| c.execute("UPDATE users SET name = X'00ff' WHERE id = 13", []))
+    db.sqlite()
+        .unwrap()
+        .with_conn(|c| {
+            c.execute(
+                "UPDATE asynq_profile_users SET name = X'00ff' WHERE id = 13",
+                [],
+            )
+        })
         .unwrap();
     let small = Db::open(server.app().config().feed_db(SIZES[2])).unwrap();
     let deleted = small
@@ -265,7 +272,14 @@ fn a_store_failure_fails_only_the_requests_that_touch_it() {
     assert_eq!((failed, ok), (21 + 50, 149));
 
     // Repaired, the same pages are served again by the same server.
-    db.with_conn(|c| c.execute("UPDATE users SET name = 'User 13' WHERE id = 13", []))
+    db.sqlite()
+        .unwrap()
+        .with_conn(|c| {
+            c.execute(
+                "UPDATE asynq_profile_users SET name = 'User 13' WHERE id = 13",
+                [],
+            )
+        })
         .unwrap();
     let reply = tokio.block_on(fetch(&client, &server, "/profile/13"));
     assert_eq!((reply.status, &reply.body), (200, &page_13));

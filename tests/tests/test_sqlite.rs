@@ -1,6 +1,6 @@
 //! The examples' SQLite data set files read through `asynq-sources`: the FEED-1 `kv` table
-//! ([`SqlKv`] over SQLite) and the profile site (its views `follower_counts` and
-//! `recent_answers`). The sources themselves are tested in test_sources_sqlite.rs.
+//! ([`SqlKv`] over SQLite) and the profile site (its views `asynq_profile_follower_counts` and
+//! `asynq_profile_recent_answers`). The sources themselves are tested in test_sources_sqlite.rs.
 
 use asynq_core::{DataSource, Error, Runtime, asynq};
 use asynq_examples::feed::{self, Params};
@@ -90,7 +90,7 @@ fn profiles_take_three_rounds_and_five_queries_however_many_are_rendered() {
     let followers = |uid: i64| -> i64 {
         db.with_conn(|c| {
             c.query_row(
-                "SELECT COUNT(*) FROM follows WHERE followee = ?1",
+                "SELECT COUNT(*) FROM asynq_profile_follows WHERE followee = ?1",
                 [uid],
                 |r| r.get(0),
             )
@@ -115,7 +115,7 @@ fn profiles_take_three_rounds_and_five_queries_however_many_are_rendered() {
         let latest: Vec<i64> = db
             .with_conn(|c| {
                 let mut stmt = c.prepare(
-                    "SELECT id FROM answers WHERE author = ?1 ORDER BY created DESC LIMIT 3",
+                    "SELECT id FROM asynq_profile_answers WHERE author = ?1 ORDER BY created DESC LIMIT 3",
                 )?;
                 let ids = stmt.query_map([uid], |r| r.get(0))?;
                 ids.collect()

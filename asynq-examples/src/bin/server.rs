@@ -3,8 +3,9 @@
 //! `cargo run --release -p asynq-examples --bin server -- --port 8080` prints
 //! `server: listening on http://127.0.0.1:8080` and serves, on 127.0.0.1 only:
 //!
-//! - `GET /profile/{uid}`: `render_profile(uid)` over SQLite;
-//! - `GET /feed?questions=Q&answers=A`: FEED-1 over SQLite (memcached in front with
+//! - `GET /profile/{uid}`: `render_profile(uid)` over SQLite (or `--backend postgres|mysql
+//!   --url URL`: over that database);
+//! - `GET /feed?questions=Q&answers=A`: FEED-1 over the same backend (memcached in front with
 //!   `--memcached HOST:PORT,...`);
 //! - `GET /stats`: the last runs' rounds, calls and keys.
 //!
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use asynq_examples::serve::{self, Config};
+use asynq_examples::serve::{self, Backend, Config};
 use clap::Parser;
 
 /// The library's defaults: where every default of a flag comes from.
@@ -45,11 +46,21 @@ struct Args {
     /// The port to listen on [default: a free port, printed at start].
     #[arg(long)]
     port: Option<u16>,
+    /// Where the profile site and the FEED-1 data sets are: SQLite files (`--db`), or the
+    /// PostgreSQL or MySQL/MariaDB database of `--url`.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
     /// The profile site's SQLite file, made on first use; FEED-1 data sets go beside it. A
     /// file this program did not make is refused and left untouched [default:
     /// asynq-data/server-profile.sqlite in the target directory].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "url")]
     db: Option<PathBuf>,
+    /// The database of the postgres and mysql backends (`postgres://user@host:port/db`,
+    /// `mysql://user@host:port/db`): the data goes into tables named asynq_profile_* and
+    /// asynq_feed1_*, made when missing; tables of those names this program did not make are
+    /// refused and left untouched.
+    #[arg(long, value_name = "URL", required_if_eq_any([("backend", "postgres"), ("backend", "mysql")]))]
+    url: Option<String>,
     /// Users in the profile site, at most 10000000.
     #[arg(long, default_value_t = defaults().users,
           value_parser = clap::value_parser!(i64).range(1..=asynq_examples::serve::MAX_USERS))]
@@ -143,6 +154,8 @@ impl Args {
         });
         let defaults = Config::new(db);
         Config {
+            backend: self.backend,
+            url: self.url,
             users: self.users,
             memcached: self.memcached,
             naive: self.naive,
@@ -206,7 +219,10 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let config = args.config();
     let grace = config.shutdown_grace;
     let mut stops = Stops::listen()?;
-    eprintln!("server: opening {}", config.db.display());
+    match config.backend {
+        Backend::Sqlite => eprintln!("server: opening {}", config.db.display()),
+        backend => eprintln!("server: opening the {backend:?} database"),
+    }
     let running = serve::start(config, port).await?;
     println!("server: listening on http://{}", running.addr());
     std::io::stdout().flush()?;

@@ -1,7 +1,13 @@
 //! The data sets a server holds: the profile site, and one FEED-1 data set per page size, at
-//! most [`Config::max_feed_sizes`] of them (the least recently used one makes room). Each is
-//! watched for damage: a file that shrank, was replaced or removed, or whose queries found it
-//! corrupt, is rebuilt (a file of ours, known by its identity) or refused (another's).
+//! most [`Config::max_feed_sizes`] of them (the least recently used one makes room).
+//!
+//! On SQLite each is a file, watched for damage: a file that shrank, was replaced or removed,
+//! or whose queries found it corrupt, is rebuilt (a file of ours, known by its identity) or
+//! refused (another's). On a database server ([`Config::backend`]) the profile site is in the
+//! tables `asynq_profile_*` ([`crate::profile::servers`]) and each page size's data set under
+//! a prefix of its own in `asynq_feed1_kv` ([`crate::sql_kv::servers`]); a data set whose run
+//! failed is forgotten, so the next request checks it again (reloading it when rows went
+//! missing), and an evicted one's rows are deleted once the last request using it is done.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,12 +16,13 @@ use std::sync::{Arc, Mutex};
 
 use asynq_core::Runtime;
 use axum::http::StatusCode;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, OwnedMutexGuard};
 
 use super::{App, Config, Failure};
 use crate::async_kv::ReadThrough;
 use crate::feed::Params;
-use crate::profile;
+use crate::profile::{self, SiteDb};
+use crate::sql_kv::servers as kv_servers;
 use crate::sqlite::Db;
 
 /// What identifies a file as the one a data set opened, and its size then.
@@ -42,24 +49,57 @@ impl Stamp {
     }
 }
 
-/// An open data set: its runtime, its database, and the file it was opened from.
+/// An open data set: its runtime, and the file it was opened from (on SQLite).
 #[derive(Debug)]
 pub(super) struct DataSet {
     pub(super) rt: Arc<Runtime>,
-    pub(super) db: Db,
+    file: Option<DataFile>,
+    /// Set when a server's data set is evicted: its rows are deleted when it is dropped.
+    evicted: Mutex<Option<Evicted>>,
+}
+
+/// A data set's SQLite file.
+#[derive(Debug)]
+struct DataFile {
+    db: Db,
     path: PathBuf,
     stamp: Option<Stamp>,
 }
 
 impl DataSet {
+    /// Its SQLite database (of a data set on file).
+    pub(super) fn sqlite_db(&self) -> &Db {
+        &self.file.as_ref().expect("a data set on file").db
+    }
+
+    fn on_file(rt: Runtime, db: Db, path: PathBuf) -> DataSet {
+        let stamp = Stamp::of(&path);
+        DataSet {
+            rt: Arc::new(rt),
+            file: Some(DataFile { db, path, stamp }),
+            evicted: Mutex::new(None),
+        }
+    }
+
+    fn on_server(rt: Runtime) -> DataSet {
+        DataSet {
+            rt: Arc::new(rt),
+            file: None,
+            evicted: Mutex::new(None),
+        }
+    }
+
     /// Whether its file is no longer what was opened: gone, replaced, shorter, or found
     /// corrupt by a query. (Writes in place that keep the size are the data's owner's
-    /// business: such a row fails its own requests.)
+    /// business: such a row fails its own requests.) Never for a server's data set.
     pub(super) fn damaged(&self) -> bool {
-        if self.db.is_broken() {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        if file.db.is_broken() {
             return true;
         }
-        match (self.stamp, Stamp::of(&self.path)) {
+        match (file.stamp, Stamp::of(&file.path)) {
             (Some(then), Some(now)) => then.id != now.id || now.len < then.len,
             (Some(_), None) => true,
             (None, _) => false,
@@ -69,11 +109,53 @@ impl DataSet {
     /// Remove its file if it is still the one this data set opened (ours, so damaged ours),
     /// so that the next open builds it anew.
     fn remove_damaged_file(&self) {
-        if let (Some(then), Some(now)) = (self.stamp, Stamp::of(&self.path))
+        if let Some(file) = &self.file
+            && let (Some(then), Some(now)) = (file.stamp, Stamp::of(&file.path))
             && then.id == now.id
         {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(&file.path);
         }
+    }
+
+    /// What it is, for messages: its file, or its place in the server.
+    fn describe(&self) -> String {
+        match &self.file {
+            Some(file) => file.path.display().to_string(),
+            None => "the data set".to_owned(),
+        }
+    }
+}
+
+/// The deletion of an evicted server data set's rows, done when it is dropped (when the last
+/// request using the data set is done). Holds the lock that a new open of the same size
+/// waits for, so that the deletion never removes the rows of the data set opened anew.
+#[derive(Debug)]
+struct Evicted {
+    server: SiteDb,
+    p: Params,
+    done: Option<OwnedMutexGuard<()>>,
+    tokio: tokio::runtime::Handle,
+}
+
+impl Drop for Evicted {
+    fn drop(&mut self) {
+        let (server, p, done) = (self.server.clone(), self.p, self.done.take());
+        self.tokio.spawn(async move {
+            let removed = match &server {
+                SiteDb::Postgres(db) => kv_servers::remove_postgres(db, p).await,
+                SiteDb::Mysql(db) => kv_servers::remove_mysql(db, p).await,
+                SiteDb::Sqlite(_) => Ok(false),
+            };
+            if let Err(e) = removed {
+                eprintln!(
+                    "server: cannot delete the evicted FEED-1 data set Q={} A={}: {}",
+                    p.questions,
+                    p.answers,
+                    chain(&e)
+                );
+            }
+            drop(done);
+        });
     }
 }
 
@@ -87,8 +169,29 @@ pub(super) struct Profile {
 }
 
 impl Profile {
-    pub(super) fn open(config: &Config) -> Result<Profile, crate::sqlite::OpenError> {
-        let set = Profile::build(&config.db, config.users, config.eager)?;
+    /// The profile site of `config`: in its SQLite file, or in `server` when there is one
+    /// (loaded there now, blocking the calling thread, which must not be tokio's).
+    pub(super) fn open(
+        config: &Config,
+        server: Option<&SiteDb>,
+    ) -> Result<Profile, Box<dyn std::error::Error + Send + Sync>> {
+        let set = match server {
+            None => Profile::build(&config.db, config.users, config.eager)?,
+            Some(server) => {
+                let tokio = tokio::runtime::Handle::current();
+                match server {
+                    SiteDb::Postgres(db) => {
+                        tokio.block_on(profile::servers::open_postgres(db, config.users))?
+                    }
+                    SiteDb::Mysql(db) => {
+                        tokio.block_on(profile::servers::open_mysql(db, config.users))?
+                    }
+                    SiteDb::Sqlite(_) => unreachable!("SQLite is the file of `config.db`"),
+                };
+                let rt = profile::runtime(server).eager_resume(config.eager);
+                DataSet::on_server(rt)
+            }
+        };
         Ok(Profile {
             path: config.db.clone(),
             users: config.users,
@@ -99,12 +202,8 @@ impl Profile {
 
     fn build(path: &Path, users: i64, eager: bool) -> Result<DataSet, crate::sqlite::OpenError> {
         let (db, _) = profile::open(path, users)?;
-        Ok(DataSet {
-            rt: Arc::new(profile::runtime(&db).eager_resume(eager)),
-            db,
-            path: path.to_path_buf(),
-            stamp: Stamp::of(path),
-        })
+        let rt = profile::runtime(&db).eager_resume(eager);
+        Ok(DataSet::on_file(rt, db, path.to_path_buf()))
     }
 
     pub(super) fn current(&self) -> Arc<DataSet> {
@@ -148,6 +247,9 @@ pub(super) struct FeedSets {
 #[derive(Debug, Default)]
 struct Slots {
     by_size: HashMap<(u64, u64), (Slot, u64)>,
+    /// On a server: the deletions of evicted data sets' rows, by size, each a lock held until
+    /// it is done.
+    removing: HashMap<(u64, u64), Arc<tokio::sync::Mutex<()>>>,
     /// A counter of uses: each slot keeps the value of its last use.
     clock: u64,
 }
@@ -179,7 +281,7 @@ impl FeedSets {
 
     /// The slot of size `p`, made (evicting the least recently used open data set when all
     /// places are taken) if there is none.
-    fn slot(&self, p: Params) -> Result<Slot, Failure> {
+    fn slot(&self, app: &App, p: Params) -> Result<Slot, Failure> {
         let mut slots = self.lock();
         slots.clock += 1;
         let now = slots.clock;
@@ -208,9 +310,27 @@ impl FeedSets {
             if let Some((slot, _)) = slots.by_size.remove(&oldest)
                 && let Some(set) = slot.get()
             {
-                // Requests still rendering from it keep its connection (and the file's data)
-                // until they finish; the file is removed now, if it is ours.
-                let _ = crate::sqlite::remove_owned(&set.path);
+                match (&set.file, &app.server) {
+                    // Requests still rendering from it keep its connection (and the file's
+                    // data) until they finish; the file is removed now, if it is ours.
+                    (Some(file), _) => {
+                        let _ = crate::sqlite::remove_owned(&file.path);
+                    }
+                    // Its rows are deleted when the requests rendering from it are done.
+                    (None, Some(server)) => {
+                        let gate = Arc::new(tokio::sync::Mutex::new(()));
+                        let done = Arc::clone(&gate).try_lock_owned().ok();
+                        slots.removing.insert(oldest, gate);
+                        let (questions, answers) = oldest;
+                        *set.evicted.lock().unwrap_or_else(|e| e.into_inner()) = Some(Evicted {
+                            server: server.clone(),
+                            p: Params { questions, answers },
+                            done,
+                            tokio: tokio::runtime::Handle::current(),
+                        });
+                    }
+                    (None, None) => {}
+                }
             }
         }
         let slot = Slot::default();
@@ -235,7 +355,8 @@ impl FeedSets {
     /// The data set of size `p`: held, made on first use, rebuilt when damaged.
     pub(super) async fn get(&self, app: &App, p: Params) -> Result<Arc<DataSet>, Failure> {
         for _ in 0..2 {
-            let slot = self.slot(p)?;
+            let slot = self.slot(app, p)?;
+            self.removed(p).await;
             let set = slot.get_or_try_init(|| open_feed(app, p)).await?;
             if !set.damaged() {
                 return Ok(Arc::clone(set));
@@ -248,14 +369,44 @@ impl FeedSets {
         )))
     }
 
-    /// Forget `set` when its run failed because its file is damaged: the next request
-    /// rebuilds it. Returns whether it did.
-    pub(super) fn forget_if_damaged(&self, app: &App, p: Params, set: &Arc<DataSet>) -> bool {
+    /// Wait until the rows of an evicted data set of size `p` are deleted (on a server), so
+    /// that they are loaded anew after.
+    async fn removed(&self, p: Params) {
+        let size = (p.questions, p.answers);
+        let gate = self.lock().removing.get(&size).cloned();
+        if let Some(gate) = gate {
+            drop(gate.lock().await);
+            let mut slots = self.lock();
+            if slots
+                .removing
+                .get(&size)
+                .is_some_and(|held| Arc::ptr_eq(held, &gate))
+            {
+                slots.removing.remove(&size);
+            }
+        }
+    }
+
+    /// After a failed run of `set`: forget it when its file is damaged (the next request
+    /// rebuilds it), or when it is a server's (the next request checks it, and reloads it
+    /// when rows went missing). Returns what is done, for the failure's message.
+    pub(super) fn forget_if_damaged(
+        &self,
+        app: &App,
+        p: Params,
+        set: &Arc<DataSet>,
+    ) -> Option<&'static str> {
+        if set.file.is_none() {
+            self.forget(p, set);
+            return Some(
+                "the data set is checked, and reloaded if incomplete, for the next request",
+            );
+        }
         if !set.damaged() {
-            return false;
+            return None;
         }
         self.discard(app, p, set);
-        true
+        Some("the data set's file is damaged: it is rebuilt for the next request")
     }
 
     /// Forget damaged `set` and remove its file (if it is still the one opened), so that the
@@ -264,20 +415,40 @@ impl FeedSets {
         self.forget(p, set);
         set.remove_damaged_file();
         app.rebuilt.fetch_add(1, Ordering::Relaxed);
-        eprintln!("server: {} was damaged; rebuilding it", set.path.display());
+        eprintln!("server: {} was damaged; rebuilding it", set.describe());
     }
 }
 
-/// Open (making it if needed) the FEED-1 data set of size `p`, on the blocking pool.
+/// Open (making it if needed) the FEED-1 data set of size `p`: its file (on the blocking
+/// pool), or its rows in the server.
 async fn open_feed(app: &App, p: Params) -> Result<Arc<DataSet>, Failure> {
-    let path = app.config.feed_db(p);
-    let file = path.clone();
-    let made = tokio::task::spawn_blocking(move || crate::sqlite::open_feed(&file, p))
-        .await
-        .map_err(|e| internal(format!("cannot open the FEED-1 data set: {e}")))?;
-    let (store, _) =
-        made.map_err(|e| internal(format!("cannot open the FEED-1 data set: {}", chain(&e))))?;
-    let db = store.sqlite_db().expect("an SQLite store").clone();
+    let cannot = |e: &(dyn std::error::Error + 'static)| {
+        internal(format!("cannot open the FEED-1 data set: {}", chain(e)))
+    };
+    let (store, file) = match &app.server {
+        Some(SiteDb::Postgres(db)) => {
+            let (store, _) = kv_servers::open_postgres(db, p)
+                .await
+                .map_err(|e| cannot(&e))?;
+            (store, None)
+        }
+        Some(SiteDb::Mysql(db)) => {
+            let (store, _) = kv_servers::open_mysql(db, p)
+                .await
+                .map_err(|e| cannot(&e))?;
+            (store, None)
+        }
+        Some(SiteDb::Sqlite(_)) | None => {
+            let path = app.config.feed_db(p);
+            let file = path.clone();
+            let made = tokio::task::spawn_blocking(move || crate::sqlite::open_feed(&file, p))
+                .await
+                .map_err(|e| cannot(&e))?;
+            let (store, _) = made.map_err(|e| cannot(&e))?;
+            let db = store.sqlite_db().expect("an SQLite store").clone();
+            (store, Some((db, path)))
+        }
+    };
     let mut source = ReadThrough::new(store);
     if let Some(mc) = &app.cache {
         let prefix = format!("feed1-q{}-a{}:", p.questions, p.answers);
@@ -286,11 +457,9 @@ async fn open_feed(app: &App, p: Params) -> Result<Arc<DataSet>, Failure> {
     let rt = Runtime::new()
         .with_source(source)
         .eager_resume(app.config.eager);
-    Ok(Arc::new(DataSet {
-        rt: Arc::new(rt),
-        db,
-        stamp: Stamp::of(&path),
-        path,
+    Ok(Arc::new(match file {
+        Some((db, path)) => DataSet::on_file(rt, db, path),
+        None => DataSet::on_server(rt),
     }))
 }
 

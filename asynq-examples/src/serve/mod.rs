@@ -8,13 +8,16 @@
 //!
 //! - `GET /profile/{uid}`: the profile page of [`crate::profile`] (`render_profile(uid)`,
 //!   the example of Quora's asynq talk) over the SQLite file of [`Config::db`] (made and
-//!   filled on first use): 3 rounds, 5 queries.
+//!   filled on first use), or over the database of [`Config::url`] on the `postgres` and
+//!   `mysql` [`Backend`]s: 3 rounds, 5 queries.
 //! - `GET /feed?questions=Q&answers=A` (defaults 100 and 10, percent-encoded or not): the
 //!   FEED-1 page ([`crate::feed`]) over the [`ReadThrough`](crate::async_kv::ReadThrough)
-//!   source: SQLite queried on tokio's blocking pool, with memcached in front when
-//!   [`Config::memcached`] names servers. Each page size has its data set in a file of its
-//!   own beside the profile database, made on the first request for that size. `HEAD` answers
-//!   from the parameters alone, without rendering.
+//!   source: SQLite queried on tokio's blocking pool, or PostgreSQL or MySQL/MariaDB, with
+//!   memcached in front when [`Config::memcached`] names servers. Each page size has its data
+//!   set, made on the first request for that size: on SQLite in a file of its own beside the
+//!   profile database, on a server under a prefix of its own in the table `asynq_feed1_kv`
+//!   ([`crate::sql_kv::servers`]). `HEAD` answers from the parameters alone, without
+//!   rendering.
 //! - `POST /graphql?questions=Q&answers=A` (and `GET`, the query in the URL): the FEED-1
 //!   GraphQL schema ([`crate::graphql`]) over the same data sets, each request (or batch) one
 //!   run; see `docs/from-dataloader.md`.
@@ -36,7 +39,8 @@
 //!   connection's next request, must arrive within it), [`Config::idle_timeout`] (no byte
 //!   read or written for that long closes a connection), [`Config::max_connections`].
 //! - [`Config::max_feed_sizes`] data sets are held; the least recently used one is closed and
-//!   its file removed to make room for another.
+//!   its file removed (on a server: its rows deleted, once the requests using it are done) to
+//!   make room for another.
 //! - [`Running::shutdown`] stops accepting, lets requests finish for at most
 //!   [`Config::shutdown_grace`], then closes what is left.
 //!
@@ -59,7 +63,7 @@ use axum::http::HeaderName;
 
 use crate::feed::Params;
 use crate::memcached::ServerHealth;
-use crate::sqlite::Db;
+use crate::profile::SiteDb;
 use asynq_sources::memcached::MemcachedClient;
 
 mod datasets;
@@ -93,13 +97,34 @@ pub fn page_keys(p: Params) -> u64 {
         .saturating_mul(5u64.saturating_add(p.answers.saturating_mul(3)))
 }
 
+/// Where a server's data is: SQLite files, or a database server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Backend {
+    /// SQLite files: the profile site at [`Config::db`], the FEED-1 data sets beside it.
+    #[default]
+    Sqlite,
+    /// The PostgreSQL database of [`Config::url`].
+    Postgres,
+    /// The MySQL or MariaDB database of [`Config::url`].
+    Mysql,
+}
+
 /// How the server is set up: its data, its stores, and its limits.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The profile site's SQLite file, made and filled on first use; FEED-1 data sets are
     /// kept in files beside it (`<stem>-feed1-q<Q>-a<A>.sqlite`). A file there that this
-    /// program did not make is refused and left untouched.
+    /// program did not make is refused and left untouched. Unused on a server backend.
     pub db: PathBuf,
+    /// Where the profile site and the FEED-1 data sets are: SQLite files (the default), or
+    /// the database of [`url`](Config::url).
+    pub backend: Backend,
+    /// The database of the `postgres` and `mysql` backends (`postgres://user@host:port/db`,
+    /// `mysql://user@host:port/db`): the profile site goes into its tables `asynq_profile_*`,
+    /// the FEED-1 data sets into `asynq_feed1_kv` and `asynq_feed1_datasets`, made when
+    /// missing. Tables of those names that this program did not make are refused and left
+    /// untouched.
+    pub url: Option<String>,
     /// Users in the profile site.
     pub users: i64,
     /// memcached servers (`host:port`) in front of the FEED-1 store; none for SQLite alone.
@@ -154,6 +179,8 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Config {
             db: db.into(),
+            backend: Backend::Sqlite,
+            url: None,
             users: 1000,
             memcached: Vec::new(),
             naive: false,
@@ -196,6 +223,25 @@ impl Config {
         if let Some((name, _)) = counts.iter().find(|(_, n)| *n == 0) {
             return Err(format!("{name} must be at least 1"));
         }
+        match (self.backend, self.url.as_deref()) {
+            (Backend::Sqlite, Some(_)) => {
+                return Err(
+                    "url is the database of the postgres and mysql backends; the \
+                            sqlite backend's file is db"
+                        .to_owned(),
+                );
+            }
+            (Backend::Postgres | Backend::Mysql, None) => {
+                return Err(
+                    format!("the {:?} backend needs the database's url", self.backend)
+                        .to_lowercase(),
+                );
+            }
+            (Backend::Postgres | Backend::Mysql, Some(url)) if url.trim().is_empty() => {
+                return Err("url is empty".to_owned());
+            }
+            _ => {}
+        }
         if self.idle_timeout <= self.request_timeout {
             return Err(format!(
                 "the idle timeout ({:?}) must be longer than the request timeout ({:?})",
@@ -230,6 +276,8 @@ pub struct RunRecord {
 #[derive(Debug)]
 pub struct App {
     config: Config,
+    /// The database of a server backend (never [`SiteDb::Sqlite`]).
+    server: Option<SiteDb>,
     profile: Profile,
     cache: Option<MemcachedClient>,
     feeds: FeedSets,
@@ -245,9 +293,13 @@ pub struct App {
 impl App {
     /// Open the profile database (made and filled if needed) and the memcached client.
     /// Blocks while it makes the database: call it before serving, or on a blocking thread.
+    /// On the `postgres` and `mysql` backends, call it on a thread of a tokio runtime's
+    /// blocking pool (`spawn_blocking`, as [`start`] does): the database's connections are
+    /// that runtime's.
     pub fn open(config: Config) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
         config.check()?;
-        let profile = Profile::open(&config)?;
+        let server = connect(&config)?;
+        let profile = Profile::open(&config, server.as_ref())?;
         let cache = match config.memcached.as_slice() {
             [] => None,
             servers => Some(
@@ -257,6 +309,7 @@ impl App {
             ),
         };
         Ok(App {
+            server,
             feeds: FeedSets::new(config.max_feed_sizes),
             profile,
             cache,
@@ -275,9 +328,13 @@ impl App {
         &self.config
     }
 
-    /// The profile site's database (the one in use: a damaged file is replaced).
-    pub fn profile_db(&self) -> Db {
-        self.profile.current().db.clone()
+    /// The profile site's database: the file in use (a damaged file is replaced), or the
+    /// database server's.
+    pub fn profile_db(&self) -> SiteDb {
+        match &self.server {
+            Some(server) => server.clone(),
+            None => SiteDb::Sqlite(self.profile.current().sqlite_db().clone()),
+        }
     }
 
     /// The runtime of FEED-1 pages of size `p`, its data set made on first use (blocking
@@ -334,6 +391,24 @@ impl App {
         }
         runs.push_back(record);
     }
+}
+
+/// The database of a server backend, connected in the tokio runtime of the calling thread.
+fn connect(config: &Config) -> Result<Option<SiteDb>, Box<dyn std::error::Error + Send + Sync>> {
+    let url = config.url.as_deref().unwrap_or_default();
+    if config.backend == Backend::Sqlite {
+        return Ok(None);
+    }
+    let tokio = tokio::runtime::Handle::try_current().map_err(|_| {
+        "the postgres and mysql backends open their database inside a tokio runtime: call \
+         App::open on its blocking pool (serve::start does)"
+    })?;
+    Ok(Some(match config.backend {
+        Backend::Postgres => {
+            SiteDb::Postgres(tokio.block_on(asynq_sources::postgres::Db::connect(url))?)
+        }
+        _ => SiteDb::Mysql(tokio.block_on(asynq_sources::mysql::Db::connect(url))?),
+    }))
 }
 
 /// The default database of the `server` program: `asynq-data/server-profile.sqlite` under

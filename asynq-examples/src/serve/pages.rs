@@ -92,10 +92,18 @@ fn failure(error: &(dyn std::error::Error + 'static)) -> Failure {
 }
 
 /// The message of a run that failed because its data set's file is damaged.
-fn damaged(mut failure: Failure) -> Failure {
-    failure
-        .1
-        .push_str(" (the data set's file is damaged: it is rebuilt for the next request)");
+fn damaged(failure: Failure) -> Failure {
+    noted(
+        failure,
+        Some("the data set's file is damaged: it is rebuilt for the next request"),
+    )
+}
+
+/// A failure's message with `note` (what is done about it) in parentheses.
+fn noted(mut failure: Failure, note: Option<&str>) -> Failure {
+    if let Some(note) = note {
+        failure.1.push_str(&format!(" ({note})"));
+    }
     failure
 }
 
@@ -235,10 +243,7 @@ async fn render_feed(app: &App, p: Params) -> (Result<String, Failure>, Figures)
             .await;
         (page.map_err(|e| failure(&e)), (&stats).into())
     };
-    let page = page.map_err(|f| match app.feeds.forget_if_damaged(app, p, &set) {
-        true => damaged(f),
-        false => f,
-    });
+    let page = page.map_err(|f| noted(f, app.feeds.forget_if_damaged(app, p, &set)));
     (page, figures)
 }
 

@@ -21,8 +21,8 @@
 //! while loading leaves no tag row (the next run loads again). [`remove_postgres`] and
 //! [`remove_mysql`] delete one data set (the `server` program's eviction of a page size).
 
-mod mysql;
-mod postgres;
+pub(crate) mod mysql;
+pub(crate) mod postgres;
 
 use std::fmt;
 
@@ -112,39 +112,72 @@ impl std::error::Error for DataSetError {
 }
 
 /// An error of `doing`, for `map_err`.
-fn failed<E: Into<BoxError>>(doing: &'static str) -> impl FnOnce(E) -> DataSetError {
+pub(crate) fn failed<E: Into<BoxError>>(doing: &'static str) -> impl FnOnce(E) -> DataSetError {
     move |e| DataSetError::Sql {
         doing,
         source: e.into(),
     }
 }
 
-/// A table of [`KV_TABLE`]'s or [`SETS_TABLE`]'s name as the database lists it.
+/// What a database relation of one of our names is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A plain table.
+    Table,
+    /// A view.
+    View,
+    /// Anything else (a partitioned or foreign table, a sequence, ...).
+    Other,
+}
+
+/// A relation of one of our names as the database lists it.
 #[derive(Debug)]
-struct Found {
-    name: String,
-    /// A plain table (not a view, not a partitioned or foreign table).
-    plain: bool,
-    comment: Option<String>,
+pub(crate) struct Found {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    /// Its comment (`None` also for a view where views carry no comment: MySQL).
+    pub(crate) comment: Option<String>,
 }
 
 /// The tables of ours that are missing, or the first table that is not ours.
 fn missing_tables(found: &[Found]) -> Result<Vec<&'static str>, DataSetError> {
+    missing(
+        found,
+        &[(KV_TABLE, Kind::Table), (SETS_TABLE, Kind::Table)],
+        true,
+    )
+}
+
+/// The relations of `wanted` (name and kind) that are missing from `found`, or the first one
+/// found that is not ours: of another kind, or without [`MARK`] as its comment (views too
+/// when `marked_views`; where views carry no comment, MySQL, the caller judges them).
+pub(crate) fn missing(
+    found: &[Found],
+    wanted: &[(&'static str, Kind)],
+    marked_views: bool,
+) -> Result<Vec<&'static str>, DataSetError> {
     let mut missing = Vec::new();
-    for table in [KV_TABLE, SETS_TABLE] {
+    for &(table, kind) in wanted {
         let Some(f) = found.iter().find(|f| f.name == table) else {
             missing.push(table);
             continue;
         };
-        let found = if !f.plain {
-            "not a plain table".to_owned()
-        } else if f.comment.as_deref() != Some(MARK) {
+        let found = if f.kind != kind {
+            match kind {
+                Kind::Table => "not a plain table".to_owned(),
+                _ => "not a view".to_owned(),
+            }
+        } else if (kind == Kind::Table || marked_views) && f.comment.as_deref() != Some(MARK) {
             match f.comment.as_deref().filter(|c| !c.is_empty()) {
                 Some(c) => format!(
-                    "a table whose comment is {:?}",
+                    "a {} whose comment is {:?}",
+                    if kind == Kind::Table { "table" } else { "view" },
                     c.chars().take(60).collect::<String>()
                 ),
-                None => "a table without a comment".to_owned(),
+                None => format!(
+                    "a {} without a comment",
+                    if kind == Kind::Table { "table" } else { "view" }
+                ),
             }
         } else {
             continue;
@@ -253,7 +286,7 @@ mod tests {
     fn only_marked_plain_tables_are_ours() {
         let table = |name: &str, plain, comment: Option<&str>| Found {
             name: name.into(),
-            plain,
+            kind: if plain { Kind::Table } else { Kind::Other },
             comment: comment.map(String::from),
         };
         assert_eq!(missing_tables(&[]).unwrap(), [KV_TABLE, SETS_TABLE]);

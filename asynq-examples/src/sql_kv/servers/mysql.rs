@@ -6,12 +6,14 @@ use asynq_sources::mysql::{self, mysql_async};
 use mysql_async::Value;
 use mysql_async::prelude::Queryable as _;
 
-use super::{DataSetError, Found, KV_TABLE, MARK, SETS_TABLE, Session, Set, failed};
+use super::{DataSetError, Found, KV_TABLE, Kind, MARK, SETS_TABLE, Session, Set, failed};
 use crate::feed::Params;
 use crate::sql_kv::SqlKv;
 
 /// The named lock of the data set tables.
 const LOCK: &str = "asynq_feed1_datasets";
+/// The named lock of the profile site's tables.
+pub(crate) const PROFILE_LOCK: &str = "asynq_profile";
 /// How long to wait for another program's open, in seconds.
 const LOCK_WAIT_S: u32 = 120;
 /// Rows inserted per statement (two bound parameters each).
@@ -24,7 +26,7 @@ const CHUNK: usize = 1000;
 /// A table named [`KV_TABLE`] or [`SETS_TABLE`] that this program did not make is refused
 /// with [`DataSetError::NotOurs`], and nothing is changed.
 pub async fn open_mysql(db: &mysql::Db, p: Params) -> Result<(SqlKv, bool), DataSetError> {
-    let mut session = lock(db).await?;
+    let mut session = lock(db, LOCK).await?;
     let loaded = super::ensure(&mut session, p).await?;
     session.close().await;
     let store = SqlKv::mysql(db.clone(), &super::prefix(p)).map_err(failed("open the store"))?;
@@ -34,14 +36,14 @@ pub async fn open_mysql(db: &mysql::Db, p: Params) -> Result<(SqlKv, bool), Data
 /// Delete data set `p` from the MySQL database of `db` (its rows and its tag row), if the
 /// tables are this program's; returns whether they were there.
 pub async fn remove_mysql(db: &mysql::Db, p: Params) -> Result<bool, DataSetError> {
-    let mut session = lock(db).await?;
+    let mut session = lock(db, LOCK).await?;
     let removed = super::remove(&mut session, p).await?;
     session.close().await;
     Ok(removed)
 }
 
-/// A connection of `db` holding the data sets' lock.
-async fn lock(db: &mysql::Db) -> Result<My, DataSetError> {
+/// A connection of `db` holding the named lock `name`.
+pub(crate) async fn lock(db: &mysql::Db, name: &str) -> Result<My, DataSetError> {
     let conn = db
         .pool()
         .get_conn()
@@ -50,12 +52,12 @@ async fn lock(db: &mysql::Db) -> Result<My, DataSetError> {
     let mut session = My(Some(conn));
     let got: Option<Option<i64>> = session
         .conn()
-        .exec_first("SELECT GET_LOCK(?, ?)", (LOCK, LOCK_WAIT_S))
+        .exec_first("SELECT GET_LOCK(?, ?)", (name, LOCK_WAIT_S))
         .await
         .map_err(failed("lock the data set tables"))?;
     if got != Some(Some(1)) {
         return Err(failed("lock the data set tables")(format!(
-            "another connection held the lock `{LOCK}` for {LOCK_WAIT_S} s"
+            "another connection held the lock `{name}` for {LOCK_WAIT_S} s"
         )));
     }
     Ok(session)
@@ -64,14 +66,46 @@ async fn lock(db: &mysql::Db) -> Result<My, DataSetError> {
 /// A connection holding the lock. Its session ends when it is closed or dropped (which
 /// releases the lock and rolls back a transaction left open): it never goes back to the pool
 /// still holding them.
-struct My(Option<mysql_async::Conn>);
+pub(crate) struct My(Option<mysql_async::Conn>);
 
 impl My {
-    fn conn(&mut self) -> &mut mysql_async::Conn {
+    pub(crate) fn conn(&mut self) -> &mut mysql_async::Conn {
         self.0.as_mut().expect("a session until closed")
     }
 
-    async fn close(mut self) {
+    /// The relations named `names` in the current database, with their kind and comment
+    /// (views carry none in MySQL: `None`).
+    pub(crate) async fn relations(&mut self, names: &[&str]) -> Result<Vec<Found>, DataSetError> {
+        let list = vec!["?"; names.len()].join(", ");
+        let sql = format!(
+            "SELECT table_name, table_type, table_comment FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name IN ({list})"
+        );
+        let params: Vec<Value> = names.iter().map(|&n| Value::from(n)).collect();
+        let rows: Vec<(String, String, Option<String>)> = self
+            .conn()
+            .exec(sql, params)
+            .await
+            .map_err(failed("list the tables"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, kind, comment)| {
+                let kind = match kind.as_str() {
+                    "BASE TABLE" => Kind::Table,
+                    "VIEW" => Kind::View,
+                    _ => Kind::Other,
+                };
+                let comment = if kind == Kind::View { None } else { comment };
+                Found {
+                    name,
+                    kind,
+                    comment,
+                }
+            })
+            .collect())
+    }
+
+    pub(crate) async fn close(mut self) {
         if let Some(conn) = self.0.take() {
             // Nothing to do when it fails: the server ends the session either way.
             let _ = conn.disconnect().await;
@@ -93,23 +127,7 @@ impl Drop for My {
 
 impl Session for My {
     async fn tables(&mut self) -> Result<Vec<Found>, DataSetError> {
-        let rows: Vec<(String, String, Option<String>)> = self
-            .conn()
-            .exec(
-                "SELECT table_name, table_type, table_comment FROM information_schema.tables \
-                 WHERE table_schema = DATABASE() AND table_name IN (?, ?)",
-                (KV_TABLE, SETS_TABLE),
-            )
-            .await
-            .map_err(failed("list the data set tables"))?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, kind, comment)| Found {
-                name,
-                plain: kind == "BASE TABLE",
-                comment,
-            })
-            .collect())
+        self.relations(&[KV_TABLE, SETS_TABLE]).await
     }
 
     async fn create(&mut self, tables: &[&'static str]) -> Result<(), DataSetError> {

@@ -3,12 +3,14 @@
 
 use asynq_sources::postgres::{self, deadpool_postgres, tokio_postgres};
 
-use super::{DataSetError, Found, KV_TABLE, MARK, SETS_TABLE, Session, Set, failed};
+use super::{DataSetError, Found, KV_TABLE, Kind, MARK, SETS_TABLE, Session, Set, failed};
 use crate::feed::Params;
 use crate::sql_kv::SqlKv;
 
 /// The advisory lock of the data set tables: `asyq` and 1.
 const LOCK: i64 = 0x6173_7971_0000_0001;
+/// The advisory lock of the profile site's tables: `asyq` and 2.
+pub(crate) const PROFILE_LOCK: i64 = 0x6173_7971_0000_0002;
 /// Rows inserted per statement (as two array parameters).
 const CHUNK: usize = 20_000;
 
@@ -20,7 +22,7 @@ const CHUNK: usize = 20_000;
 /// with [`DataSetError::NotOurs`], and nothing is changed.
 pub async fn open_postgres(db: &postgres::Db, p: Params) -> Result<(SqlKv, bool), DataSetError> {
     let mut client = connect(db).await?;
-    let mut session = begin(&mut client).await?;
+    let mut session = begin(&mut client, LOCK).await?;
     let loaded = super::ensure(&mut session, p).await?;
     session.0.commit().await.map_err(failed("commit"))?;
     let store = SqlKv::postgres(db.clone(), &super::prefix(p)).map_err(failed("open the store"))?;
@@ -31,57 +33,72 @@ pub async fn open_postgres(db: &postgres::Db, p: Params) -> Result<(SqlKv, bool)
 /// the tables are this program's; returns whether they were there.
 pub async fn remove_postgres(db: &postgres::Db, p: Params) -> Result<bool, DataSetError> {
     let mut client = connect(db).await?;
-    let mut session = begin(&mut client).await?;
+    let mut session = begin(&mut client, LOCK).await?;
     let removed = super::remove(&mut session, p).await?;
     session.0.commit().await.map_err(failed("commit"))?;
     Ok(removed)
 }
 
-async fn connect(db: &postgres::Db) -> Result<deadpool_postgres::Object, DataSetError> {
+/// A connection of `db`'s pool.
+pub(crate) async fn connect(db: &postgres::Db) -> Result<deadpool_postgres::Object, DataSetError> {
     db.pool()
         .get()
         .await
         .map_err(failed("connect to PostgreSQL"))
 }
 
-/// A transaction holding the data sets' lock (until it ends).
-async fn begin(client: &mut deadpool_postgres::Object) -> Result<Pg<'_>, DataSetError> {
+/// A transaction holding the advisory lock `lock` (until it ends).
+pub(crate) async fn begin(
+    client: &mut deadpool_postgres::Object,
+    lock: i64,
+) -> Result<Pg<'_>, DataSetError> {
     let tx = client
         .transaction()
         .await
         .map_err(failed("start a transaction"))?;
-    tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&LOCK])
+    tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&lock])
         .await
         .map_err(failed("lock the data set tables"))?;
     Ok(Pg(tx))
 }
 
-/// A transaction of the data sets.
-struct Pg<'c>(deadpool_postgres::Transaction<'c>);
+/// A transaction holding a lock.
+pub(crate) struct Pg<'c>(pub(crate) deadpool_postgres::Transaction<'c>);
 
-impl Session for Pg<'_> {
-    async fn tables(&mut self) -> Result<Vec<Found>, DataSetError> {
-        let names = [KV_TABLE, SETS_TABLE];
+impl Pg<'_> {
+    /// The relations named `names` in the current schema, with their kind and comment.
+    pub(crate) async fn relations(&self, names: &[&str]) -> Result<Vec<Found>, DataSetError> {
         let rows = self
             .0
             .query(
-                "SELECT c.relname::text, c.relkind = 'r', obj_description(c.oid, 'pg_class') \
+                "SELECT c.relname::text, c.relkind::text, obj_description(c.oid, 'pg_class') \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = current_schema() AND c.relname = ANY($1::text[])",
-                &[&&names[..]],
+                &[&names],
             )
             .await
-            .map_err(failed("list the data set tables"))?;
+            .map_err(failed("list the tables"))?;
         rows.iter()
             .map(|r| {
+                let kind: String = r.try_get(1)?;
                 Ok(Found {
                     name: r.try_get(0)?,
-                    plain: r.try_get(1)?,
+                    kind: match kind.as_str() {
+                        "r" => Kind::Table,
+                        "v" => Kind::View,
+                        _ => Kind::Other,
+                    },
                     comment: r.try_get(2)?,
                 })
             })
             .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(failed("list the data set tables"))
+            .map_err(failed("list the tables"))
+    }
+}
+
+impl Session for Pg<'_> {
+    async fn tables(&mut self) -> Result<Vec<Found>, DataSetError> {
+        self.relations(&[KV_TABLE, SETS_TABLE]).await
     }
 
     async fn create(&mut self, tables: &[&'static str]) -> Result<(), DataSetError> {
