@@ -13,6 +13,7 @@ use asynq_sources::mysql::{self, mysql_async};
 use asynq_sources::{ErrorKind, KeyMatch, SqlError, Table};
 use asynq_tests::servers;
 use mysql_async::prelude::Queryable as _;
+use sql::servers::Server;
 
 /// The default collation of text columns is utf8mb4_general_ci (case- and
 /// accent-insensitive); the key-value table compares keys exactly, as a store of keys must.
@@ -35,11 +36,7 @@ impl My {
         work: impl AsyncFnOnce(&mut mysql_async::Conn) -> mysql_async::Result<R>,
     ) -> R {
         let pool = self.0.pool().clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
+        sql::servers::on_own_runtime(async move {
             let mut conn = pool.get_conn().await.unwrap();
             work(&mut conn).await.unwrap()
         })
@@ -77,16 +74,26 @@ impl sql::Backend for My {
     }
 }
 
-/// A new database `name` on the shared server, with the schema and the fixture, opened
-/// without tokio; `None` when MariaDB cannot be started (the test is skipped).
+impl Server for My {
+    const SCHEMA: &'static str = SCHEMA;
+    const ADMIN_DB: &'static str = "mysql";
+
+    fn server(test: &str) -> Option<&'static servers::Server> {
+        servers::mysql(test)
+    }
+
+    fn url(server: &servers::Server, database: &str) -> String {
+        server.mysql_url(database)
+    }
+
+    fn connect(url: &str) -> Result<My, SqlError> {
+        mysql::Db::connect_blocking(url).map(My)
+    }
+}
+
+/// A new database `name` on the shared server (`None`: MariaDB cannot be started).
 fn fresh(name: &str) -> Option<My> {
-    let server = servers::mysql(name)?;
-    let admin = mysql::Db::connect_blocking(&server.mysql_url("mysql")).unwrap();
-    futures::executor::block_on(admin.execute_batch(&format!("CREATE DATABASE {name}"))).unwrap();
-    let db = mysql::Db::connect_blocking(&server.mysql_url(name)).unwrap();
-    futures::executor::block_on(db.execute_batch(SCHEMA)).unwrap();
-    futures::executor::block_on(db.execute_batch(sql::FIXTURE)).unwrap();
-    Some(My(db))
+    sql::servers::fresh(name)
 }
 
 /// Tags by name, declared as the column compares: without case (utf8mb4_general_ci).
@@ -101,17 +108,7 @@ impl Table for TagsIgnoringCase {
     const KEY_MATCH: KeyMatch = KeyMatch::IgnoreCase;
 }
 
-sql::cases!(fresh:
-    rows_by_primary_key,
-    groups_by_foreign_key,
-    string_keys,
-    unsigned_keys,
-    chunked_at_the_limit,
-    errors_name_the_table_and_keys,
-    required_rows,
-    feed1_over_the_kv_table,
-    concurrent_runs_share_one_pool,
-);
+sql::every_case!(fresh);
 
 #[asynq]
 fn tag_uses(names: Vec<String>) -> Vec<Result<Option<i64>, Error>> {
@@ -224,22 +221,6 @@ fn runs_awaited_inside_tokio() {
     );
 }
 
-/// The connection that served a query, by user id: `CONNECTION_ID()` in a view.
-struct ServedBy;
-impl Table for ServedBy {
-    type Key = i64;
-    type Row = u64;
-    const NAME: &'static str = "served_by";
-    const TABLE: &'static str = "served_by";
-    const KEY: &'static str = "id";
-    const COLUMNS: &'static [&'static str] = &["conn"];
-}
-
-#[asynq]
-fn served_by(id: i64) -> Result<Option<u64>, Error> {
-    mysql::Rows::<ServedBy>::load(id).await
-}
-
 /// Calls one after another reuse the pool's idle connection rather than each opening one
 /// (mysql_async closes a returned connection unless the pool keeps idle ones).
 #[test]
@@ -247,19 +228,9 @@ fn calls_reuse_the_pools_connections() {
     let Some(b) = fresh("calls_reuse_the_pools_connections") else {
         return;
     };
-    futures::executor::block_on(
-        b.0.execute_batch("CREATE VIEW served_by AS SELECT id, CONNECTION_ID() AS conn FROM users"),
-    )
-    .unwrap();
-    let rt = Runtime::new().with_source(mysql::Rows::<ServedBy>::new(b.0.clone()).unwrap());
-    let mut connections = std::collections::BTreeSet::new();
-    for _ in 0..20 {
-        connections.insert(rt.run(served_by(1)).unwrap().unwrap());
-    }
-    assert!(
-        connections.len() <= 2,
-        "20 calls in turn used {} connections",
-        connections.len()
+    sql::servers::calls_reuse_the_pools_connections(
+        &b,
+        "CREATE VIEW served_by AS SELECT id, CAST(CONNECTION_ID() AS SIGNED) AS conn FROM users",
     );
 }
 
@@ -278,19 +249,5 @@ fn a_query_past_the_fetch_timeout_fails_its_keys() {
 /// A URL that is not one, and a server that is not there, fail to connect with the reason.
 #[test]
 fn bad_urls_fail_to_connect() {
-    let err = mysql::Db::connect_blocking("mysql://u@127.0.0.1:notaport/db").unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Config);
-    assert!(
-        err.to_string()
-            .starts_with("mysql: bad setup: not a MySQL URL"),
-        "{err}"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let err = mysql::Db::connect_blocking(&format!("mysql://u@127.0.0.1:{port}/db")).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Connect);
-    assert!(std::error::Error::source(&err).is_some());
+    sql::servers::bad_urls_fail_to_connect::<My>("mysql", "mysql: bad setup: not a MySQL URL");
 }

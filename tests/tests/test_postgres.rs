@@ -8,9 +8,10 @@
 
 mod sql;
 
-use asynq_sources::ErrorKind;
 use asynq_sources::postgres::{self, tokio_postgres};
+use asynq_sources::{ErrorKind, SqlError};
 use asynq_tests::servers;
+use sql::servers::Server;
 
 const SCHEMA: &str = "
     CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, karma BIGINT NOT NULL);
@@ -22,6 +23,21 @@ const SCHEMA: &str = "
 ";
 
 struct Pg(postgres::Db);
+
+impl Pg {
+    /// Run `work` on a client of the pool, on a runtime of its own (the test's thread is
+    /// outside any).
+    fn with_client<R>(
+        &self,
+        work: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<R, tokio_postgres::Error>,
+    ) -> R {
+        let pool = self.0.pool().clone();
+        sql::servers::on_own_runtime(async move {
+            let client = pool.get().await.unwrap();
+            work(&client).await.unwrap()
+        })
+    }
+}
 
 impl sql::Backend for Pg {
     type Db = postgres::Db;
@@ -35,74 +51,54 @@ impl sql::Backend for Pg {
     }
 
     fn slow_queries_running(&self) -> u64 {
-        let pool = self.0.pool().clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let client = pool.get().await.unwrap();
+        self.with_client(async |client| {
             let row = client
                 .query_one(
                     "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%slow_users%' \
                      AND state = 'active' AND pid <> pg_backend_pid()",
                     &[],
                 )
-                .await
-                .unwrap();
-            row.get::<_, i64>(0) as u64
+                .await?;
+            Ok(row.get::<_, i64>(0) as u64)
         })
     }
 
     fn load_kv(&self, pairs: &[(String, String)]) {
-        let (keys, values): (Vec<&str>, Vec<&str>) =
-            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).unzip();
-        let pool = self.0.pool().clone();
-        let (keys, values): (Vec<String>, Vec<String>) = (
-            keys.into_iter().map(String::from).collect(),
-            values.into_iter().map(String::from).collect(),
-        );
-        // On a runtime of its own: the test's thread is outside any.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let client = pool.get().await.unwrap();
+        let (keys, values): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
+        self.with_client(async move |client| {
             client
                 .execute(
                     "INSERT INTO kv (key, value) SELECT * FROM UNNEST($1::text[], $2::text[])",
                     &[&keys, &values],
                 )
                 .await
-                .unwrap();
         });
     }
 }
 
-/// A new database `name` on the shared server, with the schema and the fixture, opened
-/// without tokio; `None` when PostgreSQL cannot be started (the test is skipped).
-fn fresh(name: &str) -> Option<Pg> {
-    let server = servers::postgres(name)?;
-    let admin = postgres::Db::connect_blocking(&server.postgres_url("postgres")).unwrap();
-    futures::executor::block_on(admin.execute_batch(&format!("CREATE DATABASE {name}"))).unwrap();
-    let db = postgres::Db::connect_blocking(&server.postgres_url(name)).unwrap();
-    futures::executor::block_on(db.execute_batch(SCHEMA)).unwrap();
-    futures::executor::block_on(db.execute_batch(sql::FIXTURE)).unwrap();
-    Some(Pg(db))
+impl Server for Pg {
+    const SCHEMA: &'static str = SCHEMA;
+    const ADMIN_DB: &'static str = "postgres";
+
+    fn server(test: &str) -> Option<&'static servers::Server> {
+        servers::postgres(test)
+    }
+
+    fn url(server: &servers::Server, database: &str) -> String {
+        server.postgres_url(database)
+    }
+
+    fn connect(url: &str) -> Result<Pg, SqlError> {
+        postgres::Db::connect_blocking(url).map(Pg)
+    }
 }
 
-sql::cases!(fresh:
-    rows_by_primary_key,
-    groups_by_foreign_key,
-    string_keys,
-    unsigned_keys,
-    chunked_at_the_limit,
-    errors_name_the_table_and_keys,
-    required_rows,
-    feed1_over_the_kv_table,
-    concurrent_runs_share_one_pool,
-);
+/// A new database `name` on the shared server (`None`: PostgreSQL cannot be started).
+fn fresh(name: &str) -> Option<Pg> {
+    sql::servers::fresh(name)
+}
+
+sql::every_case!(fresh);
 
 /// Inside an async server: the `Db` opened with `connect` in tokio, many runs awaited at
 /// once with `run_async`; a blocking connect there is refused with the reason.
@@ -144,41 +140,11 @@ fn a_query_past_the_fetch_timeout_fails_its_keys() {
 /// with the reason.
 #[test]
 fn bad_urls_fail_to_connect() {
-    let err = postgres::Db::connect_blocking("postgres://u@127.0.0.1:notaport/db").unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Config);
-    assert!(
-        err.to_string()
-            .starts_with("postgres: bad setup: not a PostgreSQL connection string"),
-        "{err}"
+    sql::servers::bad_urls_fail_to_connect::<Pg>(
+        "postgres",
+        "postgres: bad setup: not a PostgreSQL connection string",
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let err =
-        postgres::Db::connect_blocking(&format!("postgres://u@127.0.0.1:{port}/db")).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Connect);
-    let cause = std::error::Error::source(&err).unwrap().to_string();
-    assert!(!cause.is_empty());
     let _ = tokio_postgres::NoTls; // the driver is re-exported for pools of one's own
-}
-
-/// The server process that served a query, by user id: `pg_backend_pid()` in a view.
-struct ServedBy;
-impl asynq_sources::Table for ServedBy {
-    type Key = i64;
-    type Row = i32;
-    const NAME: &'static str = "served_by";
-    const TABLE: &'static str = "served_by";
-    const KEY: &'static str = "id";
-    const COLUMNS: &'static [&'static str] = &["conn"];
-}
-
-#[asynq_core::asynq]
-fn served_by(id: i64) -> Result<Option<i32>, asynq_core::Error> {
-    use asynq_core::DataSource as _;
-    postgres::Rows::<ServedBy>::load(id).await
 }
 
 /// Calls one after another reuse the pool's idle connection rather than each opening one.
@@ -187,21 +153,8 @@ fn calls_reuse_the_pools_connections() {
     let Some(b) = fresh("calls_reuse_the_pools_connections") else {
         return;
     };
-    futures::executor::block_on(
-        b.0.execute_batch(
-            "CREATE VIEW served_by AS SELECT id, pg_backend_pid() AS conn FROM users",
-        ),
-    )
-    .unwrap();
-    let rt = asynq_core::Runtime::new()
-        .with_source(postgres::Rows::<ServedBy>::new(b.0.clone()).unwrap());
-    let mut connections = std::collections::BTreeSet::new();
-    for _ in 0..20 {
-        connections.insert(rt.run(served_by(1)).unwrap().unwrap());
-    }
-    assert!(
-        connections.len() <= 2,
-        "20 calls in turn used {} connections",
-        connections.len()
+    sql::servers::calls_reuse_the_pools_connections(
+        &b,
+        "CREATE VIEW served_by AS SELECT id, pg_backend_pid()::bigint AS conn FROM users",
     );
 }

@@ -54,17 +54,7 @@ fn fresh(_test: &str) -> Option<Sqlite> {
     Some(Sqlite(db))
 }
 
-sql::cases!(fresh:
-    rows_by_primary_key,
-    groups_by_foreign_key,
-    string_keys,
-    unsigned_keys,
-    chunked_at_the_limit,
-    errors_name_the_table_and_keys,
-    required_rows,
-    feed1_over_the_kv_table,
-    concurrent_runs_share_one_pool,
-);
+sql::every_case!(fresh);
 
 /// A database file shared by a pool of connections; the server's limit of bound parameters
 /// is what a round is split at when no lower limit is set.

@@ -13,6 +13,8 @@ use asynq_core::{DataSource, Error, FetchTimeout, Runtime, asynq};
 use asynq_examples::feed::{self, Params};
 use asynq_sources::{Database, ErrorKind, Groups, Reads, Required, Rows, SqlError, Table};
 
+pub(crate) mod servers;
+
 /// Users by id.
 pub(crate) struct Users;
 impl Table for Users {
@@ -116,7 +118,24 @@ macro_rules! cases {
     )*};
 }
 
-pub(crate) use cases;
+/// The `#[test]` functions of every case all backends pass, for `$fresh` as in [`cases`].
+macro_rules! every_case {
+    ($fresh:path) => {
+        sql::cases!($fresh:
+            rows_by_primary_key,
+            groups_by_foreign_key,
+            string_keys,
+            unsigned_keys,
+            chunked_at_the_limit,
+            errors_name_the_table_and_keys,
+            required_rows,
+            feed1_over_the_kv_table,
+            concurrent_runs_share_one_pool,
+        );
+    };
+}
+
+pub(crate) use {cases, every_case};
 
 /// The rows every case starts with (the schema is the backend's own).
 pub(crate) const FIXTURE: &str = "
