@@ -12,8 +12,8 @@
 //! - [`graphql`]: FEED-1 as a GraphQL schema (async-graphql), run inside asynq runs or with
 //!   async-graphql's DataLoader.
 //! - [`profile`]: `render_profile(uid)` of Quora's asynq talk over SQLite, PostgreSQL or MySQL.
-//! - [`local_memcached`], [`local_redis`]: start a memcached or Redis server on a free local
-//!   port (for tests).
+//! - [`local_server`]: start a server on a free local port (for tests), of a kind given by
+//!   [`local_memcached`] (memcached) or [`local_redis`] (Redis, and Redis Cluster nodes).
 //! - [`logging`]: the libraries' warnings on stderr, for the programs.
 //! - [`async_kv`]: sources doing their I/O under tokio (memcached in front of a SQL store),
 //!   and [`serve`]: the `server` program's axum service.
@@ -32,6 +32,7 @@ pub mod graphql;
 pub mod kv;
 pub mod local_memcached;
 pub mod local_redis;
+pub mod local_server;
 pub mod logging;
 pub mod memcached;
 pub mod memory;

@@ -1,196 +1,95 @@
-//! Start Redis servers on free local ports, for tests and demos; stopped on drop.
+//! Start Redis servers and Redis Cluster nodes on free local ports, for tests and demos: the
+//! Redis [`ServerKind`] of [`local_server`], and [`LocalRedisCluster`].
 //!
-//! Tests that need Redis call [`start_or_skip`]. Where `redis-server` is missing they print a
-//! notice straight to the terminal and skip, unless the environment variable [`REQUIRE_ENV`]
-//! is set, as CI sets it: then they fail. `scripts/test.sh` installs the server from Debian's
-//! `redis-server` package when it is missing.
+//! Tests that need Redis call [`start_or_skip`] or [`start_cluster_or_skip`]; where
+//! `redis-server` is missing they skip with a notice, unless [`REQUIRE_ENV`] is set (CI sets
+//! it): then they fail.
 //!
-//! Servers listen on 127.0.0.1 only, keep nothing on disk (no snapshots, no append-only
-//! file) and work in a temporary directory of their own.
+//! Servers keep nothing on disk (no snapshots, no append-only file; a cluster node's
+//! `nodes.conf` stays in its temporary directory).
 
-use std::io::{self, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use crate::local_server::{self, LocalServer, ServerKind};
 
 /// Set (to anything) to make tests fail instead of skipping when Redis cannot be started.
 pub const REQUIRE_ENV: &str = "ASYNQ_REQUIRE_REDIS";
 
-/// The `redis-server` binary: `/usr/bin/redis-server`, or the first one on `PATH`.
-pub fn binary() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("redis-server"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    std::iter::once(PathBuf::from("/usr/bin/redis-server"))
-        .chain(on_path)
-        .find(|p| p.is_file())
-}
+/// redis-server: 64 MB, nothing saved, its pid read from `INFO server`.
+pub static KIND: ServerKind = ServerKind {
+    name: "redis-server",
+    binary: "redis-server",
+    package: "redis-server",
+    require_env: REQUIRE_ENV,
+    args,
+    pid: server_pid,
+};
 
 /// A Redis server started by this process on 127.0.0.1; killed when dropped.
-#[derive(Debug)]
-pub struct LocalRedis {
-    child: Option<Child>,
-    addr: String,
-    dir: PathBuf,
+pub type LocalRedis = LocalServer;
+
+/// The `redis-server` binary: `/usr/bin/redis-server`, or the first one on `PATH`.
+pub fn binary() -> Option<PathBuf> {
+    KIND.find_binary()
 }
 
-impl LocalRedis {
-    /// Start a server on a free port of 127.0.0.1 and wait until it answers.
-    pub fn start() -> io::Result<LocalRedis> {
-        let mut last = None;
-        // Another process may take the free port before Redis binds it: try a few.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            let dir =
-                std::env::temp_dir().join(format!("asynq-redis-{}-{port}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
-            let mut server = LocalRedis {
-                child: None,
-                addr: format!("127.0.0.1:{port}"),
-                dir,
-            };
-            match server.spawn() {
-                Ok(()) => return Ok(server),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::other("redis-server did not start")))
-    }
-
-    /// Stop the server and start a fresh, empty one on the same port (a crash and restart).
-    pub fn restart(&mut self) -> io::Result<()> {
-        self.stop();
-        self.spawn()
-    }
-
-    fn spawn(&mut self) -> io::Result<()> {
-        let binary = binary().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                "redis-server is not installed; `apt-get install redis-server` provides it",
-            )
-        })?;
-        let port = self.addr.rsplit(':').next().unwrap_or_default().to_string();
-        let child = Command::new(binary)
-            .args([
-                "--port",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args([
-                "--maxmemory",
-                "64mb",
-                "--daemonize",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        self.child = Some(child);
-        self.wait_ready(Duration::from_secs(10))
-    }
-
-    /// Wait until our server answers on its port, reporting our child's pid (another process
-    /// may have taken the port, and then ours exits).
-    fn wait_ready(&mut self, within: Duration) -> io::Result<()> {
-        let start = Instant::now();
-        let pid = self.child.as_ref().map(Child::id);
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok())
-                .flatten()
-            {
-                return Err(io::Error::other(format!(
-                    "redis-server on {} exited at start: {status}",
-                    self.addr
-                )));
-            }
-            if let Ok(answering) = server_pid(&self.addr) {
-                if Some(answering) == pid {
-                    return Ok(());
-                }
-                self.stop();
-                return Err(io::Error::other(format!(
-                    "another process (pid {answering}) took {} first",
-                    self.addr
-                )));
-            }
-            if start.elapsed() > within {
-                return Err(io::Error::other(format!(
-                    "redis-server on {} did not accept connections within {within:?}",
-                    self.addr
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Its address, `127.0.0.1:<port>`.
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-
-    /// Kill the server and wait for it to exit (nothing if it is stopped already).
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// Start a server on a free port of 127.0.0.1 and wait until it answers.
+pub fn start() -> io::Result<LocalRedis> {
+    LocalServer::start(&KIND)
 }
 
-impl Drop for LocalRedis {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn args(port: u16, dir: &Path) -> Vec<OsString> {
+    let port = port.to_string();
+    let mut args: Vec<OsString> = [
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxmemory",
+        "64mb",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--dir",
+    ]
+    .map(OsString::from)
+    .into();
+    args.push(dir.into());
+    args
+}
+
+/// Send `cmd` to the Redis server at `addr` over a connection of its own (2 s deadlines).
+fn query<T: redis::FromRedisValue>(addr: &str, cmd: &redis::Cmd) -> io::Result<T> {
+    let limit = Duration::from_secs(2);
+    let client = redis::Client::open(format!("redis://{addr}/")).map_err(io::Error::other)?;
+    let mut conn = client
+        .get_connection_with_timeout(limit)
+        .map_err(io::Error::other)?;
+    conn.set_read_timeout(Some(limit))
+        .and_then(|()| conn.set_write_timeout(Some(limit)))
+        .map_err(io::Error::other)?;
+    cmd.query(&mut conn)
+        .map_err(|e| io::Error::other(format!("{addr}: {e}")))
 }
 
 /// The pid that the Redis server at `addr` reports in `INFO server`.
 fn server_pid(addr: &str) -> io::Result<u32> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.write_all(b"INFO server\r\n")?;
-    // One bulk reply of a few kilobytes: read until its pid line shows, at most 64 KiB.
-    let mut reply = Vec::new();
-    let mut buf = [0; 4096];
-    while reply.len() < 64 * 1024 {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        reply.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&reply);
-        // The pid line is whole once the line after it has come.
-        let whole = text.contains("\r\nrun_id:") || text.contains("\r\ntcp_port:");
-        if let Some(line) = text.lines().find_map(|l| l.strip_prefix("process_id:"))
-            && whole
-        {
-            return line
-                .trim()
-                .parse()
-                .map_err(|_| io::Error::other(format!("bad pid line {line:?}")));
-        }
-    }
-    Err(io::Error::other(format!("{addr} did not report a pid")))
+    let info: String = query(addr, redis::cmd("INFO").arg("server"))?;
+    let line = info
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .ok_or_else(|| io::Error::other(format!("{addr} did not report a pid")))?;
+    line.trim()
+        .parse()
+        .map_err(|_| io::Error::other(format!("bad pid line {line:?}")))
 }
 
 /// A fresh server for the test `test`, or `None` after a notice when Redis cannot be
@@ -201,18 +100,125 @@ fn server_pid(addr: &str) -> io::Result<u32> {
 /// When the server cannot be started and [`REQUIRE_ENV`] is set.
 #[track_caller]
 pub fn start_or_skip(test: &str) -> Option<LocalRedis> {
-    match LocalRedis::start() {
-        Ok(server) => Some(server),
-        Err(e) if std::env::var_os(REQUIRE_ENV).is_some() => {
-            panic!("{test}: cannot start Redis, and {REQUIRE_ENV} is set: {e}")
+    local_server::start_or_skip(&KIND, 1, test).and_then(|mut servers| servers.pop())
+}
+
+/// A Redis Cluster of master nodes started by this process on 127.0.0.1, the 16384 hash slots
+/// split evenly over them in order (node 0 holds the lowest); no replicas. Killed when
+/// dropped.
+///
+/// The nodes run with `cluster-require-full-coverage no`: when one is down, the others keep
+/// answering for their slots.
+#[derive(Debug)]
+pub struct LocalRedisCluster {
+    nodes: Vec<LocalRedis>,
+}
+
+/// The number of hash slots of a Redis Cluster.
+pub const SLOTS: u16 = 16384;
+
+impl LocalRedisCluster {
+    /// Start `n` nodes (1 to 16), give each its share of the slots (`CLUSTER ADDSLOTSRANGE`),
+    /// introduce them (`CLUSTER MEET`), and wait until every node reports `cluster_state:ok`
+    /// and knows all `n`.
+    pub fn start(n: usize) -> io::Result<LocalRedisCluster> {
+        if !(1..=16).contains(&n) {
+            return Err(io::Error::other(format!("a cluster of {n} nodes: 1 to 16")));
         }
-        Err(e) => {
-            let _ = writeln!(
-                io::stderr().lock(),
-                "notice: {test} skipped: cannot start redis-server: {e} \
-                 (set {REQUIRE_ENV}=1 to make this a failure)"
-            );
-            None
+        let extra: Vec<OsString> = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            "--cluster-require-full-coverage",
+            "no",
+        ]
+        .map(OsString::from)
+        .into();
+        let nodes = (0..n)
+            .map(|_| LocalServer::start_with(&KIND, extra.clone()))
+            .collect::<io::Result<Vec<_>>>()?;
+        for (i, node) in nodes.iter().enumerate() {
+            let (first, last) = LocalRedisCluster::slots_of(n, i);
+            query::<()>(
+                node.addr(),
+                redis::cmd("CLUSTER")
+                    .arg("ADDSLOTSRANGE")
+                    .arg(first)
+                    .arg(last),
+            )?;
         }
+        for node in &nodes[1..] {
+            query::<()>(
+                nodes[0].addr(),
+                redis::cmd("CLUSTER")
+                    .arg("MEET")
+                    .arg("127.0.0.1")
+                    .arg(node.port()),
+            )?;
+        }
+        let cluster = LocalRedisCluster { nodes };
+        cluster.wait_ok(Duration::from_secs(20))?;
+        Ok(cluster)
+    }
+
+    /// The first and last slot of node `i` of `n`.
+    pub fn slots_of(n: usize, i: usize) -> (u16, u16) {
+        let share = |i: usize| (i * usize::from(SLOTS) / n) as u16;
+        (share(i), share(i + 1) - 1)
+    }
+
+    /// Wait until every node reports `cluster_state:ok` and knows every node.
+    fn wait_ok(&self, within: Duration) -> io::Result<()> {
+        let start = Instant::now();
+        let known = format!("cluster_known_nodes:{}", self.nodes.len());
+        loop {
+            let mut last = Ok(String::new());
+            let ready = self.nodes.iter().all(|node| {
+                last = query::<String>(node.addr(), &redis::cmd("CLUSTER").arg("INFO").clone());
+                matches!(&last, Ok(info) if info.contains("cluster_state:ok") && info.contains(&known))
+            });
+            if ready {
+                return Ok(());
+            }
+            if start.elapsed() > within {
+                return Err(io::Error::other(format!(
+                    "the cluster of {} nodes was not ready within {within:?}: {last:?}",
+                    self.nodes.len()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Its nodes, in the order of their slots.
+    pub fn nodes(&self) -> &[LocalRedis] {
+        &self.nodes
+    }
+
+    /// Its nodes, to stop or restart one.
+    pub fn nodes_mut(&mut self) -> &mut [LocalRedis] {
+        &mut self.nodes
+    }
+
+    /// Its nodes' addresses.
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.addr().to_string()).collect()
+    }
+}
+
+/// A fresh cluster of `n` nodes for the test `test`, or `None` after a notice when it cannot
+/// be started and [`REQUIRE_ENV`] is unset.
+///
+/// # Panics
+///
+/// When the cluster cannot be started and [`REQUIRE_ENV`] is set.
+#[track_caller]
+pub fn start_cluster_or_skip(n: usize, test: &str) -> Option<LocalRedisCluster> {
+    match LocalRedisCluster::start(n) {
+        Ok(cluster) => Some(cluster),
+        Err(e) => local_server::skip(&KIND, test, &format!("a cluster of {n}: {e}")),
     }
 }
