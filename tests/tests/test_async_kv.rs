@@ -96,7 +96,11 @@ fn a_dead_server_fails_only_its_own_keys_with_an_error_naming_it() {
     for ((key, value), lookup) in pairs.iter().zip(got) {
         if mc.server_index(key) == 0 {
             match lookup {
-                Err(McError::Server { server, message }) => {
+                Err(McError::Server {
+                    store: "memcached",
+                    server,
+                    message,
+                }) => {
                     assert_eq!(server, addrs[0]);
                     assert!(message.starts_with("connect: "), "{message}");
                 }
@@ -122,7 +126,11 @@ fn a_server_that_never_answers_times_out() {
         .with_timeouts(Duration::from_millis(500), Duration::from_millis(100));
     let got = tokio.block_on(mc.get_multi(&["k".to_string()]));
     match &got[0] {
-        Err(McError::Server { server, message }) => {
+        Err(McError::Server {
+            store: "memcached",
+            server,
+            message,
+        }) => {
             assert_eq!(server, &addr);
             assert_eq!(message, "request: no answer within 100ms");
         }

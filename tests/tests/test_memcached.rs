@@ -224,7 +224,7 @@ fn a_server_that_never_answers_times_out_instead_of_hanging() {
     let got = block_on(mc.get_multi(&["some:key".to_string()]));
     let err = got[0].as_ref().unwrap_err();
     assert!(
-        matches!(err, McError::Server { server, message } if *server == addr && message.contains("no answer within 200ms")),
+        matches!(err, McError::Server { store: "memcached", server, message } if *server == addr && message.contains("no answer within 200ms")),
         "{err}"
     );
     drop(mc); // closes the connection: the silent server's thread ends
@@ -426,7 +426,7 @@ fn values_expire_add_keeps_what_is_there_and_delete_removes() {
         .run(lookups(vec!["binary".into(), "kept".into()]))
         .unwrap();
     assert!(
-        matches!(mc_error(&got[0]), McError::Decode { key, message } if key == "binary" && message.contains("not UTF-8")),
+        matches!(mc_error(&got[0]), McError::Decode { store: "memcached", key, message } if key == "binary" && message.contains("not UTF-8")),
         "{:?}",
         got[0]
     );

@@ -76,7 +76,11 @@ fn clients(
 /// The server error of one key: its server and message.
 fn server_error(lookup: &Lookup) -> (String, String) {
     match lookup {
-        Err(McError::Server { server, message }) => (server.clone(), message.clone()),
+        Err(McError::Server {
+            store: "memcached",
+            server,
+            message,
+        }) => (server.clone(), message.clone()),
         other => panic!("not a server error: {other:?}"),
     }
 }

@@ -1,6 +1,6 @@
 //! What the cache sources share: the [`Cache`] trait (a cache that answers many keys in one
-//! round trip per server), value [`Codec`]s, [`CacheKey`]s, and the [`Backoff`] of a failing
-//! server.
+//! round trip per server), value [`Codec`]s, [`CacheKey`]s, the [`Backoff`] of a failing
+//! server, and [`CacheError`], the crate's caches' error.
 //!
 //! The crate's caches are `memcached::MemcachedClient` (feature `memcached`) and
 //! `redis::RedisClient` (feature `redis`); a cache of your own becomes one by implementing
@@ -14,6 +14,7 @@ use std::time::Duration;
 
 mod breaker;
 mod codec;
+mod error;
 mod key;
 mod source;
 
@@ -25,6 +26,7 @@ pub use codec::Bincode;
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Optional, Raw, Utf8};
+pub use error::CacheError;
 pub use key::{CacheKey, escape_into};
 pub use source::CacheSource;
 

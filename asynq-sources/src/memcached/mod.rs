@@ -90,74 +90,12 @@ const POOL: usize = 32;
 /// why it could not be asked.
 pub type Lookup = Result<Option<Vec<u8>>, McError>;
 
-/// Why memcached could not answer a key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum McError {
-    /// The key (or its value) cannot be sent to memcached; nothing was sent.
-    InvalidKey {
-        /// The key (its first 60 characters when longer).
-        key: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The server holding the key failed: unreachable, timed out, or answered nonsense.
-    Server {
-        /// The server's address, as configured.
-        server: String,
-        /// What failed.
-        message: String,
-    },
-    /// The server failed recently and is left alone for a while: it was not asked.
-    BackedOff {
-        /// The server's address, as configured.
-        server: String,
-        /// How long until it is tried again.
-        retry_in: Duration,
-        /// Its latest failure.
-        cause: String,
-    },
-    /// The key's value is there, but the source's codec cannot read it.
-    Decode {
-        /// The key (its first 60 characters when longer).
-        key: String,
-        /// What the codec said.
-        message: String,
-    },
-    /// The tokio runtime that runs the client's I/O is gone, or its task panicked.
-    Runtime {
-        /// What happened.
-        message: String,
-    },
-}
+/// Why memcached could not answer a key: a [`CacheError`](crate::cache::CacheError) whose
+/// store is `memcached`.
+pub type McError = crate::cache::CacheError;
 
-impl fmt::Display for McError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            McError::InvalidKey { key, reason } => {
-                write!(f, "invalid memcached key {key:?}: {reason}")
-            }
-            McError::Server { server, message } => {
-                write!(f, "memcached server {server}: {message}")
-            }
-            McError::BackedOff {
-                server,
-                retry_in,
-                cause,
-            } => write!(
-                f,
-                "memcached server {server}: not asked, backed off for {retry_in:.1?} more after \
-                 a failure ({cause})"
-            ),
-            McError::Decode { key, message } => {
-                write!(f, "memcached value of {key:?}: {message}")
-            }
-            McError::Runtime { message } => write!(f, "memcached client: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for McError {}
+/// The store's name in [`McError`]s.
+pub(crate) const STORE: &str = "memcached";
 
 /// One server: its name, address, idle connections and breaker.
 #[derive(Debug)]
@@ -171,6 +109,7 @@ struct Server {
 impl Server {
     fn error(&self, what: &str, e: impl fmt::Display) -> McError {
         McError::Server {
+            store: STORE,
             server: self.name.clone(),
             message: format!("{what}: {e}"),
         }
@@ -178,6 +117,7 @@ impl Server {
 
     fn backed_off(&self, why: BackedOff) -> McError {
         McError::BackedOff {
+            store: STORE,
             server: self.name.clone(),
             retry_in: why.retry_in,
             cause: why.cause,
@@ -265,12 +205,7 @@ impl MemcachedClient {
                 idle: Mutex::new(Vec::new()),
             })
             .collect();
-        let runner = match Runner::current() {
-            Some(runner) => runner,
-            None => Runner::own().map_err(|e| McError::Runtime {
-                message: format!("cannot start a tokio runtime for its I/O: {e}"),
-            })?,
-        };
+        let runner = McError::runner(STORE)?;
         Ok(MemcachedClient {
             shared: Arc::new(Shared {
                 ring: Ring::new(servers.iter().map(|s| s.name.as_str())),
@@ -581,15 +516,8 @@ impl MemcachedClient {
     }
 }
 
-/// The error of a call whose task on the client's runtime gave no answer.
 fn runtime_gone(e: &tokio::task::JoinError) -> McError {
-    McError::Runtime {
-        message: if e.is_panic() {
-            "its I/O task panicked".to_string()
-        } else {
-            "the tokio runtime running its I/O shut down".to_string()
-        },
-    }
+    McError::runtime_gone(STORE, e)
 }
 
 impl Cache for MemcachedClient {
@@ -627,10 +555,7 @@ impl Cache for MemcachedClient {
     }
 
     fn decode_error(&self, key: &str, error: CodecError) -> McError {
-        McError::Decode {
-            key: key.chars().take(60).collect(),
-            message: error.to_string(),
-        }
+        McError::decode(STORE, key, error.to_string())
     }
 
     fn spawn(&self, task: Background) {

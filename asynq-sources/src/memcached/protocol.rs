@@ -6,7 +6,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Lookup, McError};
+use super::{Lookup, McError, STORE};
 use crate::cache::StoreMode;
 
 /// The longest key memcached accepts, in bytes.
@@ -55,10 +55,7 @@ pub fn validate_key(key: &str) -> Result<(), McError> {
 
 /// An [`McError::InvalidKey`] for `key` (its first 60 characters).
 pub(crate) fn invalid_key(key: &str, reason: String) -> McError {
-    McError::InvalidKey {
-        key: key.chars().take(60).collect(),
-        reason,
-    }
+    McError::invalid_key(STORE, key, reason)
 }
 
 /// The keys of one multi-get, sorted by server: each key's outcome so far (invalid keys fail
@@ -124,6 +121,7 @@ where
         .map(|s| {
             let name = s.as_ref().trim().to_string();
             let bad = |message: String| McError::Server {
+                store: STORE,
                 server: name.clone(),
                 message,
             };
@@ -137,6 +135,7 @@ where
         .collect::<Result<Vec<_>, McError>>()?;
     if servers.is_empty() {
         return Err(McError::Server {
+            store: STORE,
             server: String::new(),
             message: "no server given".to_string(),
         });
@@ -145,6 +144,7 @@ where
     names.sort_unstable();
     if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
         return Err(McError::Server {
+            store: STORE,
             server: twice[0].to_string(),
             message: "given twice".to_string(),
         });
