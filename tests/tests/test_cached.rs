@@ -1,5 +1,6 @@
-//! Cache-aside (`asynq_sources::Cached`) over real servers: two memcached servers and a Redis
-//! server that the tests start on free 127.0.0.1 ports, in front of FEED-1 in SQLite.
+//! Cache-aside (`asynq_sources::Cached`) over real servers: two memcached servers, a Redis
+//! server and a 3-node Redis Cluster that the tests start on free 127.0.0.1 ports, in front of
+//! FEED-1 in SQLite.
 //!
 //! Each page must be the reference page whatever the cache does: cold (one cache multi-get
 //! and one SQL query per round), warm (no query at all), a cache server killed mid-run (its
@@ -9,6 +10,7 @@
 //! Without the servers installed these tests print a line and pass, unless
 //! `ASYNQ_REQUIRE_MEMCACHED` / `ASYNQ_REQUIRE_REDIS` is set (as in CI): then they fail.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use asynq_core::Runtime;
@@ -18,9 +20,9 @@ use asynq_examples::local_redis;
 use asynq_examples::sql_kv::SqlKv;
 use asynq_examples::sqlite::{Db, fill_kv};
 use asynq_sources::Cached;
-use asynq_sources::cache::{Backoff, Cache, Utf8};
+use asynq_sources::cache::{Backoff, Cache, Entry, StoreMode, Utf8};
 use asynq_sources::memcached::MemcachedClient;
-use asynq_sources::redis::RedisClient;
+use asynq_sources::redis::{RedisClient, RedisCluster, RedisError, slot};
 use futures::executor::block_on;
 
 /// FEED-1 Q=10 A=5: 195 keys over 3 rounds.
@@ -238,4 +240,145 @@ fn a_redis_server_killed_degrades_to_the_origin_logged_once() {
     assert_eq!(outages, [1, 0, 0], "one outage, counted (and logged) once");
     assert!(cache.health().failures >= 1);
     assert!(cache.health().last_error.is_some());
+}
+
+/// The node of each key (by the client's slot map), and how many keys each node holds.
+fn spread(cache: &RedisCluster, keys: &[String]) -> BTreeMap<String, usize> {
+    let mut per_node = BTreeMap::new();
+    for key in keys {
+        *per_node
+            .entry(cache.node_of(key).expect("mapped"))
+            .or_insert(0) += 1;
+    }
+    per_node
+}
+
+#[test]
+fn a_redis_cluster_is_asked_once_per_node_per_round_and_a_dead_node_fails_its_keys_alone() {
+    let Some(mut cluster) = local_redis::start_cluster_or_skip(3, "redis_cluster_client") else {
+        return;
+    };
+    let cache = RedisCluster::with_backoff(cluster.addrs(), QUICK)
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let keys: Vec<String> = (0..300).map(|i| format!("k:{i}")).collect();
+    let entries = keys
+        .iter()
+        .map(|k| Entry {
+            key: k.clone(),
+            value: format!("value of {k}").into_bytes(),
+            ttl: Some(Duration::from_secs(60)),
+        })
+        .collect();
+    block_on(cache.store(entries, StoreMode::Set)).unwrap();
+
+    // The keys are spread over the three nodes, each where its slot says.
+    let per_node = spread(&cache, &keys);
+    assert_eq!(per_node.keys().cloned().collect::<Vec<_>>(), {
+        let mut addrs = cluster.addrs();
+        addrs.sort();
+        addrs
+    });
+    for (i, node) in cluster.nodes().iter().enumerate() {
+        let (first, last) = local_redis::LocalRedisCluster::slots_of(3, i);
+        let alone = RedisClient::new(node.addr()).unwrap();
+        let mine: Vec<&String> = keys
+            .iter()
+            .filter(|k| (first..=last).contains(&slot(k.as_bytes())))
+            .collect();
+        assert_eq!(mine.len(), per_node[node.addr()]);
+        for key in mine {
+            let got = block_on(alone.mget(vec![key.clone()]));
+            assert_eq!(got[0], Ok(Some(format!("value of {key}").into_bytes())));
+        }
+    }
+
+    // One round: one pipelined exchange per node, every value right.
+    cache.reset_counters();
+    let mut asked = keys.clone();
+    asked.extend(["missing:1".to_string(), String::new()]);
+    let got = block_on(cache.mget(asked));
+    for (key, got) in keys.iter().zip(&got) {
+        assert_eq!(
+            *got,
+            Ok(Some(format!("value of {key}").into_bytes())),
+            "{key}"
+        );
+    }
+    assert_eq!(got[300], Ok(None));
+    assert!(matches!(&got[301], Err(RedisError::InvalidKey { .. })));
+    for node in cache.nodes() {
+        assert_eq!(node.calls(), 1, "one exchange with {}", node.server());
+    }
+    assert_eq!((cache.calls(), cache.keys()), (3, 301));
+
+    // Deletes reach every node.
+    block_on(cache.delete(keys[..150].to_vec())).unwrap();
+    let got = block_on(cache.mget(keys.clone()));
+    assert!(got[..150].iter().all(|g| *g == Ok(None)));
+    assert!(got[150..].iter().all(|g| matches!(g, Ok(Some(_)))));
+
+    // A node killed: its keys fail naming it, the others' are answered.
+    let dead = cluster.nodes()[1].addr().to_string();
+    cluster.nodes_mut()[1].stop();
+    for _ in 0..2 {
+        let got = block_on(cache.mget(keys[150..].to_vec()));
+        for (key, got) in keys[150..].iter().zip(&got) {
+            if cache.node_of(key).as_deref() == Some(&dead) {
+                let e = got.as_ref().expect_err(key);
+                assert_eq!(e.server(), Some(dead.as_str()), "{e}");
+                assert!(
+                    e.to_string().starts_with(&format!("Redis server {dead}: ")),
+                    "{e}"
+                );
+            } else {
+                assert_eq!(*got, Ok(Some(format!("value of {key}").into_bytes())));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_redis_cluster_in_front_of_sqlite_cold_warm_invalidated_and_a_node_killed_mid_run() {
+    let Some(mut cluster) = local_redis::start_cluster_or_skip(3, "redis_cluster_cached") else {
+        return;
+    };
+    let cache = RedisCluster::with_backoff(cluster.addrs(), QUICK)
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let (rt, db) = runtime(cache.clone());
+    cold_then_warm::<RedisCluster>(&rt);
+    // Each round asks each node holding some of its keys once: at most 3 nodes x 3 rounds x 2
+    // runs, and every node some.
+    for node in cache.nodes() {
+        assert!(
+            (1..=6).contains(&node.calls()),
+            "{}: {}",
+            node.server(),
+            node.calls()
+        );
+    }
+    assert_eq!(cache.keys(), 2 * KEYS as usize);
+    invalidation::<RedisCluster>(&rt, &db);
+
+    // A fresh page (another prefix) over a slow origin, a node killed while it renders.
+    let (store, _db) = origin();
+    let store = store.with_latency(Duration::from_millis(100));
+    let rt =
+        Runtime::new().with_source(Cached::new(cache.clone(), store, Utf8).with_prefix("killed:"));
+    let page = std::thread::scope(|s| {
+        let nodes = cluster.nodes_mut();
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(150));
+            nodes[2].stop();
+        });
+        render::<RedisCluster>(&rt).0
+    });
+    assert_reference(&page);
+    // With node 2 down, its keys (and only those) are read from SQLite.
+    let (page, st) = render::<RedisCluster>(&rt);
+    assert_reference(&page);
+    let on_dead = st.cache_errors;
+    assert!(on_dead > 0 && on_dead < KEYS, "{on_dead} keys on node 2");
+    assert_eq!((st.origin_keys, st.cache_hits), (on_dead, KEYS - on_dead));
 }

@@ -15,6 +15,10 @@
 //!
 //! The I/O runs on tokio: on the runtime the client was made in, or, when made outside any,
 //! on a small runtime of its own. Its futures can be awaited from any executor.
+//!
+//! A Redis Cluster is read by [`RedisCluster`] (made from some of its nodes' addresses): a
+//! round's keys are grouped by node and hash slot ([`slot`]), each node answers one pipeline
+//! of one `MGET` per slot, the nodes at once, and a node that fails fails only its keys.
 
 use std::fmt;
 use std::future::Future;
@@ -29,7 +33,12 @@ use crate::cache::{
 };
 use crate::runner::Runner;
 
+mod cluster;
+mod slots;
+
 pub use crate::cache::{Backoff, ServerHealth};
+pub use cluster::RedisCluster;
+pub use slots::{SLOTS, slot};
 
 /// The longest key the client sends, in bytes (Redis itself takes up to 512 MB).
 pub const MAX_KEY_LEN: usize = 1024;
@@ -37,78 +46,18 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// The largest value the client accepts unless told otherwise: 1 MiB.
 pub const DEFAULT_MAX_VALUE: usize = 1 << 20;
 
-/// Why Redis could not answer a key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RedisError {
-    /// The key (or its value) cannot be sent; nothing was sent.
-    InvalidKey {
-        /// The key (its first 60 characters when longer).
-        key: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The server failed: unreachable, timed out, or answered an error.
-    Server {
-        /// The server, as configured.
-        server: String,
-        /// What failed.
-        message: String,
-    },
-    /// The server failed recently and is left alone for a while: it was not asked.
-    BackedOff {
-        /// The server, as configured.
-        server: String,
-        /// How long until it is tried again.
-        retry_in: Duration,
-        /// Its latest failure.
-        cause: String,
-    },
-    /// The key's value is there, but the source's codec cannot read it (or it is longer than
-    /// the client accepts).
-    Decode {
-        /// The key (its first 60 characters when longer).
-        key: String,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// The tokio runtime that runs the client's I/O is gone, or its task panicked.
-    Runtime {
-        /// What happened.
-        message: String,
-    },
-}
+/// The deadline to connect, unless told otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-impl fmt::Display for RedisError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RedisError::InvalidKey { key, reason } => {
-                write!(f, "invalid Redis key {key:?}: {reason}")
-            }
-            RedisError::Server { server, message } => {
-                write!(f, "Redis server {server}: {message}")
-            }
-            RedisError::BackedOff {
-                server,
-                retry_in,
-                cause,
-            } => write!(
-                f,
-                "Redis server {server}: not asked, backed off for {retry_in:.1?} more after a \
-                 failure ({cause})"
-            ),
-            RedisError::Decode { key, message } => write!(f, "Redis value of {key:?}: {message}"),
-            RedisError::Runtime { message } => write!(f, "Redis client: {message}"),
-        }
-    }
-}
+/// The deadline of an exchange, unless told otherwise.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
-impl std::error::Error for RedisError {}
+/// Why Redis could not answer a key: a [`CacheError`](crate::cache::CacheError) whose store
+/// is `Redis` (and whose server, in a cluster, is the node).
+pub type RedisError = crate::cache::CacheError;
 
-/// The first 60 characters of `key`, for errors.
-fn short(key: &str) -> String {
-    key.chars().take(60).collect()
-}
+/// The store's name in [`RedisError`]s.
+pub(crate) const STORE: &str = "Redis";
 
 /// What every clone of a client shares.
 struct Shared {
@@ -117,7 +66,7 @@ struct Shared {
     breaker: Breaker,
     calls: AtomicUsize,
     keys: AtomicUsize,
-    runner: Runner,
+    runner: Arc<Runner>,
 }
 
 impl fmt::Debug for Shared {
@@ -168,22 +117,27 @@ impl RedisClient {
 
     /// A client of `server` that leaves it alone after a failure as `backoff` says.
     pub fn with_backoff(server: &str, backoff: Backoff) -> Result<RedisClient, RedisError> {
+        let runner = RedisError::runner(STORE)?;
         RedisClient::build(
             server,
             backoff,
-            Duration::from_secs(1),
-            Duration::from_secs(2),
+            CONNECT_TIMEOUT,
+            IO_TIMEOUT,
+            Arc::new(runner),
         )
     }
 
-    fn build(
+    /// A client of `server` whose I/O runs on `runner` (a cluster's nodes share one).
+    pub(crate) fn build(
         server: &str,
         backoff: Backoff,
         connect: Duration,
         io: Duration,
+        runner: Arc<Runner>,
     ) -> Result<RedisClient, RedisError> {
         let name = server.trim().to_string();
         let failed = |message: String| RedisError::Server {
+            store: STORE,
             server: name.clone(),
             message,
         };
@@ -194,12 +148,6 @@ impl RedisClient {
         };
         let client = ::redis::Client::open(url.as_str())
             .map_err(|e| failed(format!("not a Redis address: {e}")))?;
-        let runner = match Runner::current() {
-            Some(runner) => runner,
-            None => Runner::own().map_err(|e| RedisError::Runtime {
-                message: format!("cannot start a tokio runtime for its I/O: {e}"),
-            })?,
-        };
         // Reconnecting is left to the breaker's pace: the manager tries once per call.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(connect))
@@ -311,14 +259,11 @@ impl RedisClient {
             Ok(values) if values.len() == valid.len() => {
                 for (&i, value) in valid.iter().zip(values) {
                     out[i] = match value {
-                        Some(v) if v.len() > self.max_value => Err(RedisError::Decode {
-                            key: short(&keys[i]),
-                            message: format!(
-                                "{} bytes long, more than {}",
-                                v.len(),
-                                self.max_value
-                            ),
-                        }),
+                        Some(v) if v.len() > self.max_value => Err(RedisError::decode(
+                            STORE,
+                            &keys[i],
+                            format!("{} bytes long, more than {}", v.len(), self.max_value),
+                        )),
                         value => Ok(value),
                     };
                 }
@@ -336,6 +281,70 @@ impl RedisClient {
         out
     }
 
+    /// `value` of `key`, unless it is longer than the client accepts.
+    pub(crate) fn checked(
+        &self,
+        key: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, RedisError> {
+        match value {
+            Some(v) if v.len() > self.max_value => Err(RedisError::decode(
+                STORE,
+                key,
+                format!("{} bytes long, more than {}", v.len(), self.max_value),
+            )),
+            value => Ok(value),
+        }
+    }
+
+    /// The `SET` of `e` as `mode` says (`NX` for an add, `PX` for a time to live), unless its
+    /// key or value cannot be stored.
+    pub(crate) fn set_command(
+        &self,
+        e: &Entry,
+        mode: StoreMode,
+    ) -> Result<::redis::Cmd, RedisError> {
+        validate_key(&e.key)?;
+        if e.value.len() > self.max_value {
+            return Err(RedisError::invalid_key(
+                STORE,
+                &e.key,
+                format!(
+                    "its value is {} bytes, more than {}",
+                    e.value.len(),
+                    self.max_value
+                ),
+            ));
+        }
+        let mut set = ::redis::cmd("SET");
+        set.arg(&e.key).arg(&e.value[..]);
+        if let Some(ttl) = e.ttl {
+            set.arg("PX").arg(ttl.as_millis().max(1) as u64);
+        }
+        if mode == StoreMode::Add {
+            set.arg("NX");
+        }
+        Ok(set)
+    }
+
+    /// Send `pipe` (its errors per command) in one exchange, unless the node is backed off;
+    /// `mget_keys`, when some, counts the exchange as a multi-get of that many keys.
+    pub(crate) async fn send_pipeline(
+        &self,
+        pipe: &::redis::Pipeline,
+        mget_keys: Option<usize>,
+    ) -> Result<Vec<::redis::RedisResult<::redis::Value>>, RedisError> {
+        let shared = &self.shared;
+        let count = || {
+            if let Some(keys) = mget_keys {
+                shared.keys.fetch_add(keys, Ordering::Relaxed);
+                shared.calls.fetch_add(1, Ordering::Relaxed);
+            }
+            0
+        };
+        self.exchange(count, pipe).await
+    }
+
     /// Store `entries` as `mode` says: one pipeline of `SET`s (`NX` for an add, `PX` for a
     /// time to live). A key or value that cannot be stored fails before anything is sent.
     pub fn store(
@@ -345,25 +354,7 @@ impl RedisClient {
     ) -> impl Future<Output = Result<(), RedisError>> + Send + use<> {
         let mut pipe = ::redis::pipe();
         let built = entries.iter().try_for_each(|e| {
-            validate_key(&e.key)?;
-            if e.value.len() > self.max_value {
-                return Err(RedisError::InvalidKey {
-                    key: short(&e.key),
-                    reason: format!(
-                        "its value is {} bytes, more than {}",
-                        e.value.len(),
-                        self.max_value
-                    ),
-                });
-            }
-            let set = pipe.cmd("SET").arg(&e.key).arg(&e.value[..]);
-            if let Some(ttl) = e.ttl {
-                set.arg("PX").arg(ttl.as_millis().max(1) as u64);
-            }
-            if mode == StoreMode::Add {
-                set.arg("NX");
-            }
-            set.ignore();
+            pipe.add_command(self.set_command(e, mode)?).ignore();
             Ok(())
         });
         let client = self.clone();
@@ -400,6 +391,7 @@ impl RedisClient {
 
     fn error(&self, message: String) -> RedisError {
         RedisError::Server {
+            store: STORE,
             server: self.shared.server.clone(),
             message,
         }
@@ -417,6 +409,7 @@ impl RedisClient {
             .breaker
             .admit()
             .map_err(|why: BackedOff| RedisError::BackedOff {
+                store: STORE,
                 server: shared.server.clone(),
                 retry_in: why.retry_in,
                 cause: why.cause,
@@ -464,7 +457,7 @@ impl Request for ::redis::Pipeline {
 }
 
 /// Check that the client sends `key`: 1 to [`MAX_KEY_LEN`] bytes.
-fn validate_key(key: &str) -> Result<(), RedisError> {
+pub(crate) fn validate_key(key: &str) -> Result<(), RedisError> {
     let reason = if key.is_empty() {
         "is empty".to_string()
     } else if key.len() > MAX_KEY_LEN {
@@ -472,71 +465,78 @@ fn validate_key(key: &str) -> Result<(), RedisError> {
     } else {
         return Ok(());
     };
-    Err(RedisError::InvalidKey {
-        key: short(key),
-        reason,
-    })
+    Err(RedisError::invalid_key(STORE, key, reason))
 }
 
-/// The error of a call whose task on the client's runtime gave no answer.
 fn runtime_gone(e: &tokio::task::JoinError) -> RedisError {
-    RedisError::Runtime {
-        message: if e.is_panic() {
-            "its I/O task panicked".to_string()
-        } else {
-            "the tokio runtime running its I/O shut down".to_string()
-        },
-    }
+    RedisError::runtime_gone(STORE, e)
 }
 
 /// Redis as a data source, each key answered on its own: see [`CacheSource`].
 pub type Redis<K = Utf8> = CacheSource<RedisClient, K>;
 
-impl Cache for RedisClient {
-    type Error = RedisError;
+/// A Redis Cluster as a data source, each key answered on its own: see [`CacheSource`].
+pub type RedisClusterSource<K = Utf8> = CacheSource<RedisCluster, K>;
 
-    fn name(&self) -> &str {
-        "redis"
-    }
+/// The [`Cache`] impl of a Redis client type whose inherent `mget`, `store` and `delete` do
+/// the work: `$name` is its name, `$max_value` (a closure of `&self`) its value limit.
+macro_rules! redis_cache {
+    ($client:ty, $name:literal, $max_value:expr) => {
+        impl Cache for $client {
+            type Error = RedisError;
 
-    fn max_key_len(&self) -> usize {
-        MAX_KEY_LEN
-    }
+            fn name(&self) -> &str {
+                $name
+            }
 
-    fn max_value_len(&self) -> usize {
-        self.max_value
-    }
+            fn max_key_len(&self) -> usize {
+                MAX_KEY_LEN
+            }
 
-    fn get_many(
-        &self,
-        keys: Vec<String>,
-    ) -> impl Future<Output = Vec<Result<Option<Vec<u8>>, RedisError>>> + Send + use<> {
-        self.mget(keys)
-    }
+            fn max_value_len(&self) -> usize {
+                let max_value: fn(&$client) -> usize = $max_value;
+                max_value(self)
+            }
 
-    fn store_many(
-        &self,
-        entries: Vec<Entry>,
-        mode: StoreMode,
-    ) -> impl Future<Output = Result<(), RedisError>> + Send + use<> {
-        self.store(entries, mode)
-    }
+            fn get_many(
+                &self,
+                keys: Vec<String>,
+            ) -> impl Future<Output = Vec<Result<Option<Vec<u8>>, RedisError>>> + Send + use<> {
+                self.mget(keys)
+            }
 
-    fn delete_many(
-        &self,
-        keys: Vec<String>,
-    ) -> impl Future<Output = Result<(), RedisError>> + Send + use<> {
-        self.delete(keys)
-    }
+            fn store_many(
+                &self,
+                entries: Vec<Entry>,
+                mode: StoreMode,
+            ) -> impl Future<Output = Result<(), RedisError>> + Send + use<> {
+                self.store(entries, mode)
+            }
 
-    fn decode_error(&self, key: &str, error: CodecError) -> RedisError {
-        RedisError::Decode {
-            key: short(key),
-            message: error.to_string(),
+            fn delete_many(
+                &self,
+                keys: Vec<String>,
+            ) -> impl Future<Output = Result<(), RedisError>> + Send + use<> {
+                self.delete(keys)
+            }
+
+            fn decode_error(&self, key: &str, error: CodecError) -> RedisError {
+                RedisError::decode(STORE, key, error.to_string())
+            }
+
+            fn spawn(&self, task: Background) {
+                self.runner().detach(task);
+            }
         }
-    }
+    };
+}
 
-    fn spawn(&self, task: Background) {
-        self.shared.runner.detach(task);
+redis_cache!(RedisClient, "redis", |c| c.max_value);
+redis_cache!(RedisCluster, "redis-cluster", RedisCluster::max_value);
+
+impl RedisClient {
+    /// The runtime its I/O runs on.
+    fn runner(&self) -> &Runner {
+        &self.shared.runner
     }
 }
