@@ -50,6 +50,8 @@ have_mariadb() {
 }
 have_redis() { command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; }
 install_if_missing memcached ASYNQ_REQUIRE_MEMCACHED have_memcached memcached
+# redis-server alone serves the single-server and the 3-node Redis Cluster tests: the tests
+# set the cluster up over the protocol (CLUSTER ADDSLOTSRANGE, MEET), not with redis-cli.
 install_if_missing Redis ASYNQ_REQUIRE_REDIS have_redis redis-server
 install_if_missing PostgreSQL ASYNQ_REQUIRE_POSTGRES have_postgres postgresql
 install_if_missing MariaDB ASYNQ_REQUIRE_MYSQL have_mariadb mariadb-server-core mariadb-client-core

@@ -13,9 +13,10 @@
 //! GraphQL query (`asynq_examples::graphql`) inside a run instead of the nested asynq
 //! functions, and renders the same page from the response.
 //!
-//! `--cache memcached|redis --cache-servers ADDR[,ADDR..]` puts a cache in front of the
-//! store (cache-aside, `asynq_sources::Cached`): each round makes one multi-get to the cache
-//! and one call to the store for its misses, written back in the background. The page and
+//! `--cache memcached|redis|redis-cluster --cache-servers ADDR[,ADDR..]` puts a cache in
+//! front of the store (cache-aside, `asynq_sources::Cached`): each round makes one multi-get
+//! to the cache (one exchange per server or cluster node) and one call to the store for its
+//! misses, written back in the background. The page and
 //! its summary line are the same (there `calls` and `keys` are the store's); the line before
 //! it reads `cache_hits=.. cache_misses=.. origin_calls=.. cache_calls=..`. A second run
 //! against the warm cache makes no call to the store.
@@ -37,7 +38,7 @@ use asynq_examples::memcached::{MemcachedClient, MemcachedKv};
 use asynq_examples::memory::MemoryStore;
 use asynq_examples::sql_kv::{SqlKv, servers};
 use asynq_sources::cache::{Cache, Utf8};
-use asynq_sources::redis::RedisClient;
+use asynq_sources::redis::{RedisClient, RedisCluster};
 use asynq_sources::{Cached, mysql, postgres};
 use clap::{CommandFactory as _, Parser, ValueEnum};
 
@@ -80,11 +81,13 @@ struct Args {
     /// tables of those names that this program did not make are left untouched.
     #[arg(long, value_name = "URL", required_if_eq_any([("backend", "postgres"), ("backend", "mysql")]))]
     url: Option<String>,
-    /// A cache in front of the store: memcached or Redis at `--cache-servers`.
+    /// A cache in front of the store: memcached, Redis or a Redis Cluster at
+    /// `--cache-servers`.
     #[arg(long, value_enum)]
     cache: Option<CacheKind>,
     /// The servers of `--cache`, comma-separated (memcached: keys spread over them by
-    /// rendezvous hashing; Redis: one server).
+    /// rendezvous hashing; Redis: one server; Redis Cluster: some of its nodes, the others
+    /// are found from them).
     #[arg(long, value_delimiter = ',', value_name = "ADDR", requires = "cache")]
     cache_servers: Vec<String>,
     /// A fixed delay added to every round trip (to the cache too), in milliseconds.
@@ -134,6 +137,9 @@ enum CacheKind {
     Memcached,
     /// A Redis server.
     Redis,
+    /// A Redis Cluster, reached through some of its nodes (`--cache-servers`): each round
+    /// asks each node holding some of its keys once, the nodes at once.
+    RedisCluster,
 }
 
 fn main() -> ExitCode {
@@ -247,6 +253,10 @@ fn cached(
                 return Err("--cache redis takes one server in --cache-servers".into());
             };
             let cache = RedisClient::new(server)?.with_latency(latency);
+            store.render_behind(cache, p)
+        }
+        CacheKind::RedisCluster => {
+            let cache = RedisCluster::new(&args.cache_servers)?.with_latency(latency);
             store.render_behind(cache, p)
         }
     }
