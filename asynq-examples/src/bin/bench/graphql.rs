@@ -2,7 +2,10 @@
 //! (`asynq_graphql::execute`), against async-graphql with its own DataLoader (its defaults:
 //! 1 ms delay, batches of at most 1000 keys, no cache; and with delay 0), against the asynq
 //! page without GraphQL, and against the hand-primed page. The same schema and resolvers
-//! serve both GraphQL rows (`asynq_examples::graphql`); only the fetch differs.
+//! serve every GraphQL row (`asynq_examples::graphql`); only the fetch differs. One more row is
+//! the floor of every GraphQL row: async-graphql's executor alone, its resolvers reading the
+//! in-memory store directly (ready values, no fetch, no batching, no latency), so that the
+//! executor's own cost can be told from the fetching's.
 //!
 //! Each row: the store's calls and keys for one page, the process's CPU time (every thread:
 //! the DataLoader's loads and timers run on tokio's workers and async-io's thread), and the
@@ -14,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Request};
 use asynq_core::{DataSource, Runtime};
 use asynq_examples::feed::{self, Params};
-use asynq_examples::graphql::{self, FEED_QUERY, SourceLoader, ViaAsynq, ViaDataLoader};
+use asynq_examples::graphql::{self, FEED_QUERY, Fetch, SourceLoader, ViaAsynq, ViaDataLoader};
 use asynq_examples::memory::MemoryStore;
 
 use crate::measure::median;
@@ -52,20 +56,36 @@ impl DataSource for Remote {
     }
 }
 
+/// Resolvers that read the in-memory store of the request's data directly: each value ready
+/// at once, so that a query costs what async-graphql's executor costs (and the page's JSON).
+struct ReadyValues;
+
+impl Fetch for ReadyValues {
+    async fn get(ctx: &Context<'_>, key: String) -> async_graphql::Result<String> {
+        let store = ctx.data::<Arc<MemoryStore>>()?;
+        match store.peek(&key) {
+            Some(value) => Ok(value.to_owned()),
+            None => Err(format!("the store has no key {key:?}").into()),
+        }
+    }
+}
+
 /// The ways of rendering the page, in table order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Way {
     GraphqlAsynq,
     GraphqlLoader,
     GraphqlLoaderNoDelay,
+    GraphqlReady,
     AsynqPage,
     HandPrimed,
 }
 
-const WAYS: [Way; 5] = [
+const WAYS: [Way; 6] = [
     Way::GraphqlAsynq,
     Way::GraphqlLoader,
     Way::GraphqlLoaderNoDelay,
+    Way::GraphqlReady,
     Way::AsynqPage,
     Way::HandPrimed,
 ];
@@ -76,6 +96,7 @@ impl Way {
             Way::GraphqlAsynq => "async-graphql + asynq",
             Way::GraphqlLoader => "async-graphql + DataLoader (defaults: 1 ms delay)",
             Way::GraphqlLoaderNoDelay => "async-graphql + DataLoader (delay 0)",
+            Way::GraphqlReady => "async-graphql alone: ready values, no fetch (the floor)",
             Way::AsynqPage => "asynq page, no GraphQL",
             Way::HandPrimed => "hand-primed page, no GraphQL",
         }
@@ -89,8 +110,11 @@ struct Setup {
     remote: Arc<Remote>,
     /// The hand-primed page's store (blocking: it sleeps its latency on the thread).
     hand: MemoryStore,
+    /// The store the ready-values resolvers read (never fetched from: no calls, no latency).
+    ready: Arc<MemoryStore>,
     asynq_schema: graphql::FeedSchema<ViaAsynq<Remote>>,
     loader_schema: graphql::FeedSchema<ViaDataLoader<Remote>>,
+    ready_schema: graphql::FeedSchema<ReadyValues>,
 }
 
 impl Setup {
@@ -115,8 +139,10 @@ impl Setup {
             }),
             remote: Arc::new(remote),
             hand: feed::memory_store(P).with_latency(latency),
+            ready: Arc::new(feed::memory_store(P)),
             asynq_schema: graphql::schema(),
             loader_schema: graphql::schema(),
+            ready_schema: graphql::schema(),
         })
     }
 
@@ -128,6 +154,7 @@ impl Setup {
             }
             Way::GraphqlLoader | Way::GraphqlLoaderNoDelay => &self.remote.store,
             Way::HandPrimed => &self.hand,
+            Way::GraphqlReady => &self.ready,
         }
     }
 
@@ -148,6 +175,13 @@ impl Setup {
                 }
                 let request = graphql::loader_request(FEED_QUERY, P, loader);
                 let response = self.tokio.block_on(self.loader_schema.execute(request));
+                graphql::render(response).map_err(|e| fail(&e))
+            }
+            Way::GraphqlReady => {
+                let request = Request::new(FEED_QUERY)
+                    .data(P)
+                    .data(Arc::clone(&self.ready));
+                let response = self.tokio.block_on(self.ready_schema.execute(request));
                 graphql::render(response).map_err(|e| fail(&e))
             }
             Way::AsynqPage => self
@@ -216,6 +250,20 @@ fn measure(latency: Duration, runs: usize) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// The machine's load averages (1, 5 and 15 minutes, as `uptime` prints them), or `unknown`
+/// where `/proc/loadavg` cannot be read: wall times on a shared machine depend on it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_string(),
+        |text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
+}
+
 /// The CPU time of this process so far, every thread.
 fn process_cpu() -> Duration {
     let mut ts = libc::timespec {
@@ -250,12 +298,16 @@ fn print_rows(rows: &[Row], baseline: Way) {
 /// Measure and print the GraphQL tables (CPU-bound, then 1 ms per call).
 pub(crate) fn tables(quick: bool) -> Result<(), String> {
     let runs = if quick { 5 } else { 15 };
+    let load_before = load_average();
     let cpu = measure(Duration::ZERO, runs)?;
     let latency = measure(Duration::from_millis(1), runs)?;
     println!(
         "FEED-1 as one GraphQL query (Q = {}, A = {}), in-memory store; medians of {runs} \
-         interleaved runs; ratios to async-graphql's DataLoader with its defaults",
-        P.questions, P.answers
+         interleaved runs; ratios to async-graphql's DataLoader with its defaults; load \
+         average {load_before} before, {} after",
+        P.questions,
+        P.answers,
+        load_average()
     );
     println!();
     print_rows(&cpu, Way::GraphqlLoader);
@@ -269,13 +321,14 @@ pub(crate) fn tables(quick: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// `--only graphql-asynq` / `graphql-loader` / `graphql-loader-0`: one way, repeated, for a
-/// profiler; `None` for other workloads.
+/// `--only graphql-asynq` / `graphql-loader` / `graphql-loader-0` / `graphql-ready`: one way,
+/// repeated, for a profiler; `None` for other workloads.
 pub(crate) fn only(workload: &str, repeat: usize) -> Option<Result<(), String>> {
     let way = match workload {
         "graphql-asynq" => Way::GraphqlAsynq,
         "graphql-loader" => Way::GraphqlLoader,
         "graphql-loader-0" => Way::GraphqlLoaderNoDelay,
+        "graphql-ready" => Way::GraphqlReady,
         _ => return None,
     };
     Some(Setup::new(Duration::ZERO).and_then(|setup| {
