@@ -1,6 +1,8 @@
 //! The `server` program as an operator runs it: Ctrl-C with a partial request open stops it
-//! within its shutdown grace, a second Ctrl-C stops it at once, and a memcached server that
-//! never answers is reported once on stderr however many pages are served.
+//! within its shutdown grace, a second Ctrl-C stops it at once, a memcached server that
+//! never answers is reported once on stderr however many pages are served, and
+//! `--backend postgres --url URL` serves from a PostgreSQL server the test starts (skipped
+//! without PostgreSQL unless `ASYNQ_REQUIRE_POSTGRES` is set).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -40,11 +42,16 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Start `server` with `args` on a free port, and wait until it listens.
+    /// Start `server` with `args` on a free port, and wait until it listens. Its data is in
+    /// `dir`, unless `args` name a database server (`--url`).
     fn start(dir: &TempDir, args: &[&str]) -> Server {
         let db = dir.0.join("profile.sqlite");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--users", "50", "--db", db.to_str().unwrap()])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+        command.args(["--users", "50"]);
+        if !args.contains(&"--url") {
+            command.args(["--db", db.to_str().unwrap()]);
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -188,4 +195,64 @@ fn a_silent_memcached_is_reported_once_and_pages_are_served() {
         "{}",
         reports[0]
     );
+}
+
+/// `server --backend postgres --url URL`: the pages from that database, the FEED-1 page with
+/// the reference figures; Ctrl-C stops it cleanly.
+#[test]
+fn serves_from_postgres() {
+    let Some(pg) = asynq_tests::servers::postgres("serves_from_postgres") else {
+        return;
+    };
+    let admin =
+        asynq_sources::postgres::Db::connect_blocking(&pg.postgres_url("postgres")).unwrap();
+    futures::executor::block_on(admin.execute_batch("CREATE DATABASE server_program")).unwrap();
+    let dir = TempDir::new("postgres");
+    let url = pg.postgres_url("server_program");
+    let mut server = Server::start(&dir, &["--backend", "postgres", "--url", &url]);
+    let (status, page) = server.get("/feed?questions=10&answers=5");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        (page.len(), asynq_examples::feed::fnv1a64(page.as_bytes())),
+        (2152, 0xac26a36b50baee7b)
+    );
+    let (status, page) = server.get("/profile/4");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h1>User 4</h1>"), "{page}");
+    server.signal("-INT");
+    assert!(server.wait_for_exit(Duration::from_secs(20)).is_some());
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        0,
+        "no file in the data directory"
+    );
+}
+
+/// `--url` goes with the server backends, and they need it: refused before anything starts.
+#[test]
+fn the_url_goes_with_the_server_backends_only() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--backend", "mysql"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--url <URL>"), "{stderr}");
+
+    let out = run(&["--url", "postgres://x@127.0.0.1/db", "--port", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("server: url is the database of the postgres and mysql backends"),
+        "{stderr}"
+    );
+
+    let out = run(&["--backend", "postgres", "--url", "x", "--db", "x.sqlite"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
