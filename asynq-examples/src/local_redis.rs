@@ -203,6 +203,29 @@ impl LocalRedisCluster {
         &mut self.nodes
     }
 
+    /// Give the hash slot `slot`, which must hold no key, to node `to`: `CLUSTER SETSLOT
+    /// <slot> NODE <id>` on the new owner, then on every other node, as the last step of a
+    /// resharding does. A client with the old slot map then meets `MOVED`.
+    pub fn move_slot(&self, slot: u16, to: usize) -> io::Result<()> {
+        let target = self
+            .nodes
+            .get(to)
+            .ok_or_else(|| io::Error::other(format!("no node {to}")))?;
+        let id: String = query(target.addr(), redis::cmd("CLUSTER").arg("MYID"))?;
+        let others = self.nodes.iter().filter(|n| n.addr() != target.addr());
+        for node in std::iter::once(target).chain(others) {
+            query::<()>(
+                node.addr(),
+                redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("NODE")
+                    .arg(&id),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Its nodes' addresses.
     pub fn addrs(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.addr().to_string()).collect()

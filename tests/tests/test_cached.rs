@@ -339,6 +339,39 @@ fn a_redis_cluster_is_asked_once_per_node_per_round_and_a_dead_node_fails_its_ke
 }
 
 #[test]
+fn a_slot_moved_to_another_node_is_followed_in_the_same_call() {
+    let Some(cluster) = local_redis::start_cluster_or_skip(3, "redis_cluster_moved") else {
+        return;
+    };
+    let addrs = cluster.addrs();
+    let cache = RedisCluster::new(&addrs).unwrap();
+    let key = "moving:1".to_string();
+    assert_eq!(block_on(cache.mget(vec![key.clone()]))[0], Ok(None));
+    let from = cache.node_of(&key).expect("the map was read");
+    let to = (addrs.iter().position(|a| *a == from).unwrap() + 1) % 3;
+    cluster.move_slot(slot(key.as_bytes()), to).unwrap();
+
+    // The client's map is old: the store meets MOVED, the map is read again, and the SET is
+    // sent to the new owner, all in the one call.
+    let entry = Entry {
+        key: key.clone(),
+        value: b"moved".to_vec(),
+        ttl: Some(Duration::from_secs(60)),
+    };
+    block_on(cache.store(vec![entry], StoreMode::Set)).unwrap();
+    assert_eq!(cache.node_of(&key).as_deref(), Some(addrs[to].as_str()));
+    let alone = RedisClient::new(&addrs[to]).unwrap();
+    assert_eq!(
+        block_on(alone.mget(vec![key.clone()]))[0],
+        Ok(Some(b"moved".to_vec()))
+    );
+    assert_eq!(
+        block_on(cache.mget(vec![key]))[0],
+        Ok(Some(b"moved".to_vec()))
+    );
+}
+
+#[test]
 fn a_redis_cluster_in_front_of_sqlite_cold_warm_invalidated_and_a_node_killed_mid_run() {
     let Some(mut cluster) = local_redis::start_cluster_or_skip(3, "redis_cluster_cached") else {
         return;

@@ -56,9 +56,10 @@ struct Settings {
 /// fails only its keys, with an error naming it.
 ///
 /// The slot map comes from `CLUSTER SLOTS`, asked of a seed node (or any node known) when the
-/// client first needs it, and again after a node answered `MOVED` or `ASK` (the slot moved)
-/// or failed (a replica may have taken over): the keys that moved are asked again, once, of
-/// their new node in the same call. Stores (`SET`, pipelined per node) and deletes (one `DEL`
+/// client first needs it, and again after a node answered `MOVED` (the slot moved) or failed
+/// (a replica may have taken over): the commands that met `MOVED` are sent again, once, to
+/// the new node in the same call. `ASK` (a slot in the middle of a migration) is not
+/// followed (no `ASKING`): after one more try those keys fail for the call. Stores (`SET`, pipelined per node) and deletes (one `DEL`
 /// per slot, pipelined per node) are grouped the same way.
 ///
 /// Build one at start-up and share it (clones share the connections, the slot map and the
