@@ -566,3 +566,31 @@ mod feed {
         assert_eq!(stats.rounds, 0);
     }
 }
+
+#[test]
+fn a_query_nested_as_deep_as_a_body_allows_is_an_error_not_a_crash() {
+    // 20,000 nested selections: about the 64 KiB the server accepts in a body, parsed on a
+    // thread with the 2 MiB stack of tokio's workers.
+    let depth = 20_000;
+    let query = format!(
+        "{{ users(ids: [1]) {}{} }}",
+        "{ friends ".repeat(depth),
+        "}".repeat(depth)
+    );
+    let errors = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let (rt, schema) = setup();
+            execute(&rt, &schema, query).errors
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    // async-graphql's parser stops at its own nesting limit, before anything is resolved.
+    assert!(
+        errors[0].message.contains("stack limit reached"),
+        "{}",
+        errors[0].message
+    );
+}
