@@ -17,9 +17,10 @@ use futures::task::AtomicWaker;
 
 use crate::diagnosis::Diagnosis;
 use crate::frames::Frames;
+use crate::nodes::NodesSpare;
 use crate::nodes::{LazyWaiter, NONE, ROOT, node_of};
 pub(crate) use crate::nodes::{Nodes, Waiter};
-use crate::roots::Detached;
+use crate::roots::{Detached, DetachedSpare};
 use crate::source::DataSource;
 use crate::source_state::{ErasedSource, ErasedState, SourceState};
 use crate::stats::RunCounters;
@@ -78,10 +79,28 @@ impl SourceSlot {
     }
 }
 
+/// The emptied arenas of a finished run (its nodes and its boxed tasks' entries), kept by the
+/// runtime for its next run.
+///
+/// A deep recursion grows both arenas to one element per suspended level; growing them from
+/// nothing in every run touched fresh pages each time (page faults were the part of a
+/// 100k-level chain's time that grew with depth, see `docs/performance.md`). Only arenas of at
+/// most [`RUN_SPARE_MAX_BYTES`] together are kept, so that one huge run does not pin its
+/// memory for good.
+#[derive(Default)]
+pub(crate) struct RunSpare {
+    pub(crate) nodes: NodesSpare,
+    pub(crate) detached: DetachedSpare,
+}
+
+/// The most memory a runtime keeps between runs for its arenas (see [`RunSpare`]): a chain of
+/// 100,000 suspended boxed tasks needs about 11 MiB.
+pub(crate) const RUN_SPARE_MAX_BYTES: usize = 16 << 20;
+
 impl RunState {
-    pub(crate) fn new(sources: Vec<SourceSlot>) -> Self {
+    pub(crate) fn new(sources: Vec<SourceSlot>, spare: RunSpare) -> Self {
         RunState {
-            nodes: Nodes::new(),
+            nodes: Nodes::reusing(spare.nodes),
             current: ROOT,
             lazy: (NONE, 0),
             task: "<root>",
@@ -91,12 +110,22 @@ impl RunState {
             memos: crate::memos::Memos::default(),
             profile: None,
             eager: false,
-            detached: Detached::new(),
+            detached: Detached::reusing(spare.detached),
             current_entry: NONE,
             frames: Frames::default(),
             link: Arc::new(RunLink::default()),
             thread: None,
         }
+    }
+
+    /// The arenas, emptied, for the runtime's next run: `None` if a boxed task is still
+    /// registered or they are larger than [`RUN_SPARE_MAX_BYTES`]. Called once the run's
+    /// tasks are dropped.
+    pub(crate) fn take_spare(&mut self) -> Option<RunSpare> {
+        let detached = self.detached.take_spare()?;
+        let nodes = self.nodes.take_spare();
+        (nodes.bytes() + detached.bytes() <= RUN_SPARE_MAX_BYTES)
+            .then_some(RunSpare { nodes, detached })
     }
 
     /// The waiter of the node being polled, made now if it has none yet.

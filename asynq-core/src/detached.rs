@@ -108,6 +108,10 @@ impl<F: Future> ErasedBody for Cell<F> {
         }
     }
 
+    fn name(&self) -> &'static str {
+        self.header.name
+    }
+
     fn drop_body(&mut self) {
         if matches!(self.state, State::Running(_)) {
             self.state = State::Empty;
@@ -225,9 +229,7 @@ fn register(
     if local {
         run.pin_to_thread();
     }
-    let entry = run
-        .detached
-        .insert(body, header.name, awaiter, frames, parent);
+    let entry = run.detached.insert(body, awaiter, frames, parent);
     let node = run.nodes.alloc(NONE, entry);
     if let Some(e) = run.detached.entry(entry) {
         e.node = node;
@@ -316,7 +318,10 @@ pub(crate) struct Polling {
 pub(crate) fn begin(run: &mut RunState, node: u32, id: u32) -> Option<Polling> {
     let entry = run.detached.entry(id)?;
     let body = entry.body?;
-    let (name, first) = (entry.name, !std::mem::replace(&mut entry.started, true));
+    let first = !std::mem::replace(&mut entry.started, true);
+    // SAFETY: registered, so alive (see `Handle`), and not referenced elsewhere: its parent
+    // waits, and the scheduler is about to poll it.
+    let name = unsafe { body.as_ref() }.name();
     let frames = entry.frames.clone();
     run.current = node;
     run.current_entry = id;

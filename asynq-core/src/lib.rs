@@ -307,7 +307,9 @@ pub use crate::scoped::{
     Hooked, HookedFuture, Scoped, ScopedFuture, ScopedKey, TaskHooks, Timer, TimerHooks, with_hooks,
 };
 pub use crate::source::{DataSource, FetchTimeout, Load};
-pub use crate::stats::{FunctionStats, RoundSourceStats, RoundStats, SourceStats, Stats};
+pub use crate::stats::{
+    FunctionStats, RoundSourceStats, RoundSources, RoundStats, SourceStats, Stats,
+};
 pub use crate::task::{Task, TaskFuture};
 pub use crate::tools::try_all;
 pub use crate::yieldable::{Ready, Yieldable, ready};

@@ -81,10 +81,31 @@ pub(crate) struct Nodes {
     wake_later: Vec<Waker>,
 }
 
+/// The emptied arena of a finished run, with its capacity: what a runtime keeps for its next
+/// run (see [`RunSpare`](crate::context::RunSpare)).
+#[derive(Default)]
+pub(crate) struct NodesSpare(Vec<Node>);
+
+impl NodesSpare {
+    /// Bytes of the buffer kept.
+    pub(crate) fn bytes(&self) -> usize {
+        self.0.capacity() * size_of::<Node>()
+    }
+}
+
 impl Nodes {
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Self::reusing(NodesSpare::default())
+    }
+
+    /// A new arena in the buffer of `spare` (emptied by [`take_spare`](Nodes::take_spare)).
+    pub(crate) fn reusing(spare: NodesSpare) -> Self {
+        let mut buffer = spare.0;
+        debug_assert!(buffer.is_empty(), "a spare arena is emptied when kept");
+        buffer.reserve(64);
         let mut nodes = Nodes {
-            nodes: Vec::with_capacity(64),
+            nodes: buffer,
             free: NONE,
             live: 0,
             runnable: VecDeque::new(),
@@ -96,6 +117,13 @@ impl Nodes {
         // The root starts runnable.
         nodes.wake(nodes.waiter(ROOT));
         nodes
+    }
+
+    /// The arena's buffer, emptied, for the next run (the run is over: no node is in use).
+    pub(crate) fn take_spare(&mut self) -> NodesSpare {
+        let mut buffer = std::mem::take(&mut self.nodes);
+        buffer.clear();
+        NodesSpare(buffer)
     }
 
     /// Number of nodes in use, the root included.

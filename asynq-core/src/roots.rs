@@ -17,6 +17,8 @@ pub(crate) trait ErasedBody {
     fn drop_body(&mut self);
     /// The run no longer holds the body: its handle has nothing to unregister.
     fn unregister(&mut self);
+    /// The asynq function of the body, for statistics and errors.
+    fn name(&self) -> &'static str;
 }
 
 /// One registered body in a run's arena.
@@ -29,7 +31,6 @@ pub(crate) struct Entry {
     pub(crate) awaiter: Waiter,
     /// The scoped values and hooks in force where it was first awaited.
     pub(crate) frames: Frames,
-    pub(crate) name: &'static str,
     /// Counted as a started task yet.
     pub(crate) started: bool,
     /// The entry it was registered from ([`NONE`]: the run's root task), and its place among
@@ -70,19 +71,54 @@ impl std::fmt::Debug for Detached {
 // (`RunState::pin_to_thread`).
 unsafe impl Send for Detached {}
 
+/// The emptied arena of a finished run, with its capacity: what a runtime keeps for its next
+/// run (see [`RunSpare`](crate::context::RunSpare)).
+#[derive(Default)]
+pub(crate) struct DetachedSpare(Vec<Entry>);
+
+// SAFETY: a spare arena holds no entry (it is emptied when made, see `Detached::take_spare`),
+// so no pointer to a body: only the capacity of its buffer.
+unsafe impl Send for DetachedSpare {}
+
+impl DetachedSpare {
+    /// An empty buffer for `entries` entries.
+    #[cfg(test)]
+    pub(crate) fn with_capacity(entries: usize) -> Self {
+        DetachedSpare(Vec::with_capacity(entries))
+    }
+
+    /// Bytes of the buffer kept.
+    pub(crate) fn bytes(&self) -> usize {
+        self.0.capacity() * size_of::<Entry>()
+    }
+}
+
 impl Detached {
-    pub(crate) fn new() -> Self {
+    /// A new arena in the buffer of `spare` (emptied by [`take_spare`](Detached::take_spare)).
+    pub(crate) fn reusing(spare: DetachedSpare) -> Self {
+        debug_assert!(spare.0.is_empty(), "a spare arena is emptied when kept");
         Detached {
-            entries: Vec::new(),
+            entries: spare.0,
             free: NONE,
             live: 0,
         }
     }
 
+    /// The arena's buffer, emptied, for the next run; `None` while bodies are still
+    /// registered (a run dropped before its boxed tasks were: nothing is reused then).
+    pub(crate) fn take_spare(&mut self) -> Option<DetachedSpare> {
+        if self.live != 0 {
+            return None;
+        }
+        let mut buffer = std::mem::take(&mut self.entries);
+        buffer.clear();
+        self.free = NONE;
+        Some(DetachedSpare(buffer))
+    }
+
     pub(crate) fn insert(
         &mut self,
         body: NonNull<dyn ErasedBody>,
-        name: &'static str,
         awaiter: Waiter,
         frames: Frames,
         parent: u32,
@@ -92,7 +128,6 @@ impl Detached {
             node: NONE,
             awaiter,
             frames,
-            name,
             started: false,
             parent,
             first_child: NONE,
@@ -187,9 +222,11 @@ impl Detached {
         let mut names = Vec::new();
         let mut current = id;
         while let Some(entry) = self.entries.get(current as usize)
-            && entry.body.is_some()
+            && let Some(body) = entry.body
         {
-            names.push(entry.name);
+            // SAFETY: a registered body is alive (its handle unregisters it before freeing
+            // it), and nothing else touches it while the run reads its name.
+            names.push(unsafe { body.as_ref() }.name());
             current = entry.parent;
         }
         names.reverse();

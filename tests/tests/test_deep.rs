@@ -461,3 +461,46 @@ fn the_root_task_waits_in_its_own_node_after_boxed_tasks_ran() {
     let stats = rt.last_stats();
     assert_eq!((stats.rounds, stats.calls()), (3, 3));
 }
+
+#[asynq(boxed)]
+fn stuck_chain(id: u64) -> Result<u64, Error> {
+    let next = Stuck::load(id).await?;
+    Ok(stuck_chain(next).await? + 1)
+}
+
+/// A runtime keeps the emptied arenas of a run for the next (its nodes, its boxed tasks'
+/// entries): runs after a run dropped half-way, one that panicked and one that stalled, all
+/// deep, see nothing of them.
+#[test]
+fn one_runtime_serves_deep_runs_after_dropped_panicked_and_stalled_ones() {
+    let depth = levels(3_000);
+    let rt = Runtime::new()
+        .with_source(Comments::chain(depth))
+        .with_source(Stuck { stuck_from: 400 });
+    let check = |rt: &Runtime| {
+        assert_eq!(rt.run(thread_sum(0)).unwrap(), expected_sum(depth));
+        let stats = rt.last_stats();
+        let d = depth as usize;
+        assert_eq!(
+            (stats.rounds, stats.tasks, stats.per_round.len()),
+            (d, d, d)
+        );
+        // One source per round, one call of one key.
+        assert!(stats.per_round.iter().all(|round| {
+            let figures: Vec<_> = round.sources.iter().map(|s| (s.keys, s.calls)).collect();
+            figures == [(1, 1)]
+        }));
+    };
+    check(&rt);
+    let mut run = rt.run_async(stuck_chain(0));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(std::pin::Pin::new(&mut run).poll(&mut cx).is_pending());
+    drop(run); // 401 levels registered
+    check(&rt);
+    let err = rt.run(dive(0, 300)).unwrap_err();
+    assert!(matches!(err, Error::TaskPanicked { .. }), "{err}");
+    check(&rt);
+    let err = rt.run(sink(500)).unwrap_err();
+    assert!(matches!(err, Error::Stall { .. }), "{err}");
+    check(&rt);
+}

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use crate::context::{RunState, SourceSlot};
+use crate::context::{RunSpare, RunState, SourceSlot};
 
 use crate::mock::Mock;
 use crate::output::RunOutput;
@@ -60,6 +60,8 @@ pub struct Runtime {
     last_stats: Mutex<Arc<Stats>>,
     function_stats: bool,
     eager_resume: bool,
+    /// The arenas of the last run, emptied, for the next (see [`RunSpare`]).
+    spare: Mutex<Option<RunSpare>>,
 }
 
 impl Default for Runtime {
@@ -76,6 +78,7 @@ impl Clone for Runtime {
             last_stats: Mutex::default(),
             function_stats: self.function_stats,
             eager_resume: self.eager_resume,
+            spare: Mutex::default(),
         }
     }
 }
@@ -97,6 +100,7 @@ impl Runtime {
             last_stats: Mutex::default(),
             function_stats: false,
             eager_resume: false,
+            spare: Mutex::default(),
         }
     }
 
@@ -292,7 +296,9 @@ impl Runtime {
         Y: Yieldable,
     {
         let sources = self.sources.iter().map(SourceSlot::new).collect();
-        let mut state = RunState::new(sources);
+        // Another run may hold the lock for a moment: then start afresh rather than wait.
+        let spare = self.spare.try_lock().ok().and_then(|mut s| s.take());
+        let mut state = RunState::new(sources, spare.unwrap_or_default());
         if self.function_stats {
             state.profile = Some(Default::default());
         }
@@ -306,5 +312,56 @@ impl Runtime {
     pub fn last_stats(&self) -> Stats {
         let stats = self.last_stats.lock().unwrap_or_else(|e| e.into_inner());
         Stats::clone(&stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::RUN_SPARE_MAX_BYTES;
+    use crate::roots::DetachedSpare;
+
+    struct Echo;
+    impl DataSource for Echo {
+        type Key = u32;
+        type Value = u32;
+        type Error = std::convert::Infallible;
+        async fn fetch(&self, keys: &[u32]) -> Result<Vec<(u32, u32)>, Self::Error> {
+            Ok(keys.iter().map(|&k| (k, k)).collect())
+        }
+    }
+
+    fn spare_bytes(rt: &Runtime) -> Option<usize> {
+        let spare = rt.spare.lock().unwrap();
+        spare.as_ref().map(|s| s.nodes.bytes() + s.detached.bytes())
+    }
+
+    #[test]
+    fn a_run_leaves_its_emptied_arenas_to_the_next() {
+        let rt = Runtime::new().with_source(Echo);
+        assert_eq!(spare_bytes(&rt), None);
+        assert_eq!(rt.run(Echo::load(7)).unwrap(), 7);
+        let kept = spare_bytes(&rt).expect("the arenas are kept");
+        assert!(kept > 0);
+        // The next run takes them (and leaves them again).
+        let run = rt.run_async(Echo::load(8));
+        assert_eq!(spare_bytes(&rt), None);
+        assert_eq!(run.wait().unwrap(), 8);
+        assert_eq!(spare_bytes(&rt), Some(kept));
+    }
+
+    #[test]
+    fn arenas_over_the_limit_are_not_kept() {
+        let entries = RUN_SPARE_MAX_BYTES / size_of::<crate::roots::Entry>() + 1;
+        let spare = RunSpare {
+            detached: DetachedSpare::with_capacity(entries),
+            ..RunSpare::default()
+        };
+        assert!(RunState::new(Vec::new(), spare).take_spare().is_none());
+        let small = RunSpare {
+            detached: DetachedSpare::with_capacity(entries / 2),
+            ..RunSpare::default()
+        };
+        assert!(RunState::new(Vec::new(), small).take_spare().is_some());
     }
 }

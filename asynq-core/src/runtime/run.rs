@@ -24,7 +24,7 @@ use crate::nodes::{NONE, ROOT};
 use crate::output::RunOutput;
 use crate::source::{DataSource, panic_message};
 use crate::source_state::{CallDone, CallFuture};
-use crate::stats::{RoundSourceStats, RoundStats, Stats};
+use crate::stats::{RoundSourceStats, RoundSources, RoundStats, Stats};
 use crate::waker;
 
 /// A run in progress; see [`Runtime::run_async`].
@@ -331,9 +331,9 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         let state = self.state.get_mut();
         let eager = state.eager;
         let mut started = 0;
-        // Built inline, then moved into a `Vec` of exactly its length: the run keeps every
+        // Built inline and kept inline when the round calls one source: the run keeps every
         // round's figures, so a run of 100k rounds (a deep recursion) keeps 100k of these.
-        let mut figures = SmallVec::<[RoundSourceStats; 2]>::new();
+        let mut figures = SmallVec::<[RoundSourceStats; 1]>::new();
         let mut sources = SmallVec::new();
         for (index, slot) in state.sources.iter_mut().enumerate() {
             let Some(source) = slot.state.as_mut() else {
@@ -367,10 +367,8 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         state.counters.rounds += 1;
         #[cfg(feature = "tracing")]
         span.record("calls", started);
-        let mut kept = Vec::with_capacity(figures.len()); // not `into_vec`: it keeps 4 or more
-        kept.extend(figures);
         let round = RoundStats {
-            sources: kept,
+            sources: RoundSources::new(figures),
             wall: Duration::ZERO,
         };
         self.per_round.push(round);
@@ -401,7 +399,7 @@ impl<'rt, F: Future> RunFuture<'rt, F> {
         let stats = &mut self.per_round[round];
         let out = &mut self.rounds_out[round - self.first_out];
         if let Some(i) = out.sources.iter().position(|&s| s == index) {
-            stats.sources[i].wall = out.sent.elapsed();
+            stats.sources.as_mut_slice()[i].wall = out.sent.elapsed();
         }
         out.calls_out -= 1;
         if out.calls_out == 0 {
@@ -464,6 +462,14 @@ impl<F: Future> Drop for RunFuture<'_, F> {
             self.root = None;
         }
         RunLink::close(&mut locked);
+        drop(locked);
+        // Keep the emptied arenas for the runtime's next run, unless another run's are kept.
+        if let Some(spare) = self.state.get_mut().take_spare()
+            && let Ok(mut kept) = self.runtime.spare.try_lock()
+            && kept.is_none()
+        {
+            *kept = Some(spare);
+        }
     }
 }
 
