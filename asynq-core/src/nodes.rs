@@ -17,7 +17,7 @@
 //! shape bounds; recursion goes through tasks the scheduler polls as roots of their own, so a
 //! round costs time proportional to what became runnable in it, however deep the data.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::task::Waker;
 
 use smallvec::SmallVec;
@@ -65,6 +65,53 @@ struct Node {
     next: u32,
 }
 
+/// The foreign wakers attached to one node, each once.
+///
+/// Under plain async code (see [`any`](crate::any)) every fetch polled by a
+/// `FuturesUnordered` attaches a waker of its own to the one node the combinator is polled
+/// in, so a node may gather one waker per fetch of a round: tens of thousands for a GraphQL
+/// page. Checking each new waker against the list with `will_wake` made a round quadratic
+/// in its fetches (81% of such a page's instructions). Past a few wakers, an index of them by
+/// the two pointers `will_wake` compares (data and vtable) makes the check constant-time.
+#[derive(Debug, Default)]
+struct ForeignWakers {
+    list: SmallVec<[Waker; 1]>,
+    /// The `(data, vtable)` of every waker of `list`, once it is longer than [`SCAN_MAX`].
+    index: HashSet<(usize, usize), foldhash::fast::RandomState>,
+}
+
+/// Wakers of a node checked one by one before an index of them is built.
+const SCAN_MAX: usize = 8;
+
+impl ForeignWakers {
+    /// Add `waker` unless a waker that wakes the same task is there already.
+    fn add(&mut self, waker: &Waker) {
+        let key = (
+            waker.data() as usize,
+            std::ptr::from_ref(waker.vtable()) as usize,
+        );
+        if self.list.len() < SCAN_MAX {
+            if self.list.iter().any(|w| w.will_wake(waker)) {
+                return;
+            }
+        } else {
+            if self.index.is_empty() {
+                let keys = self.list.iter().map(|w| {
+                    (
+                        w.data() as usize,
+                        std::ptr::from_ref(w.vtable()) as usize,
+                    )
+                });
+                self.index.extend(keys);
+            }
+            if !self.index.insert(key) {
+                return;
+            }
+        }
+        self.list.push(waker.clone());
+    }
+}
+
 /// The arena of nodes of one run, and its queue of runnable roots.
 #[derive(Debug)]
 pub(crate) struct Nodes {
@@ -75,7 +122,7 @@ pub(crate) struct Nodes {
     /// with, so that a root freed (and its node reused) after it was queued is skipped.
     runnable: VecDeque<Waiter>,
     /// Wakers of foreign combinators to wake with a node, by node.
-    foreign: HashMap<u32, SmallVec<[Waker; 1]>>,
+    foreign: HashMap<u32, ForeignWakers>,
     /// Foreign wakers of nodes woken, for the scheduler to wake once it holds no borrow of the
     /// run (a waker runs code that is not asynq's).
     wake_later: Vec<Waker>,
@@ -181,10 +228,7 @@ impl Nodes {
     /// Wake `waker` when node `id` is next woken: a foreign combinator polls the future that
     /// waits in the node only once its own waker is called (see [`waker`](crate::waker)).
     pub(crate) fn attach(&mut self, id: u32, waker: &Waker) {
-        let wakers = self.foreign.entry(id).or_default();
-        if !wakers.iter().any(|w| w.will_wake(waker)) {
-            wakers.push(waker.clone());
-        }
+        self.foreign.entry(id).or_default().add(waker);
         self.nodes[id as usize].foreign = true;
     }
 
@@ -229,7 +273,7 @@ impl Nodes {
                 && std::mem::take(&mut node.foreign)
                 && let Some(wakers) = self.foreign.remove(&id)
             {
-                self.wake_later.extend(wakers);
+                self.wake_later.extend(wakers.list);
             }
             attached = true;
             let node = &mut self.nodes[id as usize];
