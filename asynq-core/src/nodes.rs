@@ -96,12 +96,10 @@ impl ForeignWakers {
             }
         } else {
             if self.index.is_empty() {
-                let keys = self.list.iter().map(|w| {
-                    (
-                        w.data() as usize,
-                        std::ptr::from_ref(w.vtable()) as usize,
-                    )
-                });
+                let keys = self
+                    .list
+                    .iter()
+                    .map(|w| (w.data() as usize, std::ptr::from_ref(w.vtable()) as usize));
                 self.index.extend(keys);
             }
             if !self.index.insert(key) {
@@ -381,6 +379,47 @@ pub(crate) fn node_of(nodes: &mut Nodes, current: &mut u32, lazy: (u32, u32)) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    /// A waker that counts its wake-ups.
+    struct Counter(AtomicUsize);
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_node_keeps_each_foreign_waker_once_however_many_it_has() {
+        let mut n = Nodes::new();
+        let node = n.alloc(ROOT, 0);
+        let counters: Vec<Arc<Counter>> = (0..100)
+            .map(|_| Arc::new(Counter(AtomicUsize::new(0))))
+            .collect();
+        let wakers: Vec<Waker> = counters
+            .iter()
+            .map(|c| Waker::from(Arc::clone(c)))
+            .collect();
+        // Each attached three times, past the length where an index is built.
+        for _ in 0..3 {
+            for waker in &wakers {
+                n.attach(node, waker);
+            }
+        }
+        // A clone wakes the same task: still the same waker.
+        n.attach(node, &wakers[50].clone());
+        n.wake(n.waiter(node));
+        let later = n.take_wake_later();
+        assert_eq!(later.len(), 100);
+        later.into_iter().for_each(Waker::wake);
+        assert!(counters.iter().all(|c| c.0.load(Ordering::Relaxed) == 1));
+        // Woken and detached: attaching again starts afresh.
+        n.attach(node, &wakers[0]);
+        n.wake(n.waiter(node));
+        assert_eq!(n.take_wake_later().len(), 1);
+    }
 
     #[test]
     fn wake_queues_ancestors_once_in_fifo_order() {
