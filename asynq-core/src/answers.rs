@@ -111,8 +111,11 @@ where
 }
 
 /// The position of each key in `keys` (the first, for a key given twice).
-fn index_of<K: Hash + Eq>(keys: &[K]) -> HashMap<&K, usize> {
-    let mut index = HashMap::with_capacity(keys.len());
+///
+/// Hashed with foldhash (seeded per process), as the run's key index is: see `KeyIndex` in
+/// `source_state/keys.rs` for the trade-off against SipHash.
+fn index_of<K: Hash + Eq>(keys: &[K]) -> HashMap<&K, usize, foldhash::fast::RandomState> {
+    let mut index = HashMap::with_capacity_and_hasher(keys.len(), Default::default());
     for (i, key) in keys.iter().enumerate() {
         index.entry(key).or_insert(i);
     }

@@ -120,7 +120,9 @@ pub(crate) struct Nodes {
     /// with, so that a root freed (and its node reused) after it was queued is skipped.
     runnable: VecDeque<Waiter>,
     /// Wakers of foreign combinators to wake with a node, by node.
-    foreign: HashMap<u32, ForeignWakers>,
+    /// (foldhash: the keys are the run's own node numbers, and SipHash showed in profiles of
+    /// pages with many foreign futures.)
+    foreign: HashMap<u32, ForeignWakers, foldhash::fast::RandomState>,
     /// Foreign wakers of nodes woken, for the scheduler to wake once it holds no borrow of the
     /// run (a waker runs code that is not asynq's).
     wake_later: Vec<Waker>,
@@ -154,7 +156,7 @@ impl Nodes {
             free: NONE,
             live: 0,
             runnable: VecDeque::new(),
-            foreign: HashMap::new(),
+            foreign: HashMap::default(),
             wake_later: Vec::new(),
         };
         let root = nodes.alloc(NONE, NONE);

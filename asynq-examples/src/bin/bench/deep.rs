@@ -179,11 +179,18 @@ pub(crate) fn tables(quick: bool) -> Result<(), String> {
             return Err(format!("chain {depth}: asynq {got}, by hand {expected}"));
         }
         let rounds = rt.last_stats().rounds;
+        // Every sample walks 100k levels (a 1k chain 100 times), so that a sample of a short
+        // chain is as long as one of the longest and timer noise weighs the same on each.
+        let walks = (100_000 / depth).max(1);
         let (asynq, hand) = ns_per_pair(
             runs,
-            depth,
-            || rt.run(walk(0, depth)).expect("checked above"),
-            || hand_walk(depth),
+            depth * walks,
+            || {
+                (0..walks)
+                    .map(|_| rt.run(walk(0, depth)).expect("checked above"))
+                    .sum()
+            },
+            || (0..walks).map(|_| hand_walk(depth)).sum(),
         );
         per_level.push(asynq);
         println!(
