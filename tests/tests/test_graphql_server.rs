@@ -301,18 +301,7 @@ fn the_queries_of_a_batch_share_one_complexity_budget() {
 #[test]
 fn the_feed_query_over_http_is_three_calls_and_the_reference_page() {
     let dir = TempDir::new("feed");
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    tokio.block_on(async {
-        let config = Config {
-            users: 50,
-            ..Config::new(dir.0.join("profile.sqlite"))
-        };
-        let server = start(config, 0).await.unwrap();
-        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    with_server(&dir, |client, server| async move {
         let path = "/graphql?questions=10&answers=5";
 
         // 16 at once, each its own run of 3 calls, each the reference page.
