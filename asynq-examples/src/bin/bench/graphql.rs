@@ -2,10 +2,14 @@
 //! (`asynq_graphql::execute`), against async-graphql with its own DataLoader (its defaults:
 //! 1 ms delay, batches of at most 1000 keys, no cache; and with delay 0), against the asynq
 //! page without GraphQL, and against the hand-primed page. The same schema and resolvers
-//! serve every GraphQL row (`asynq_examples::graphql`); only the fetch differs. One more row is
-//! the floor of every GraphQL row: async-graphql's executor alone, its resolvers reading the
-//! in-memory store directly (ready values, no fetch, no batching, no latency), so that the
-//! executor's own cost can be told from the fetching's.
+//! serve every GraphQL row (`asynq_examples::graphql`); only the fetch differs. Two more rows
+//! are floors, so that the executor's own cost can be told from the fetching's:
+//! - async-graphql's executor alone, its resolvers reading the in-memory store directly (ready
+//!   values, no fetch, no batching, no latency): the floor of every GraphQL row;
+//! - the same, but each resolver first waits once until every resolver running waits, then all
+//!   are woken together ([`WaitOnce`]): what the executor costs when every field is suspended
+//!   once, as under any batching that sends one call per level. No fetch, no key bookkeeping,
+//!   no latency: the floor of every batching row, asynq's and the DataLoader's.
 //!
 //! Each row: the store's calls and keys for one page, the process's CPU time (every thread:
 //! the DataLoader's loads and timers run on tokio's workers and async-io's thread), and the
@@ -13,7 +17,11 @@
 //! tokio's timer, as a store across a network would (not blocking a thread).
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::future::{Future, poll_fn};
+use std::mem;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_graphql::dataloader::DataLoader;
@@ -70,6 +78,59 @@ impl Fetch for ReadyValues {
     }
 }
 
+/// Resolvers that wait once for all the others, then read the store directly: every field is
+/// pending once and woken with every other field pending at that moment, as under any batching
+/// that sends one call per level of the query, but with no fetch and no bookkeeping of keys.
+/// What async-graphql's executor costs when each field waits once: the floor of any batching
+/// inside it, asynq's or a DataLoader's (the [`Barrier`] plays the part of the rounds).
+struct WaitOnce;
+
+/// The wakers of the fields waiting in one request ([`WaitOnce`]). [`Barrier::run`] wakes them
+/// all whenever the request's future is pending, as an asynq run dispatches a round when every
+/// task of it waits.
+#[derive(Default)]
+struct Barrier {
+    waiting: Mutex<Vec<Waker>>,
+}
+
+impl Barrier {
+    /// Drive `fut` on the caller's executor: each time it is pending with fields waiting, wake
+    /// them all and poll it again; pending only once nothing waits on the barrier.
+    async fn run<F: Future>(&self, fut: F) -> F::Output {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            loop {
+                if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                    return Poll::Ready(out);
+                }
+                let woken = mem::take(&mut *self.waiting.lock().expect("never poisoned"));
+                if woken.is_empty() {
+                    return Poll::Pending;
+                }
+                woken.into_iter().for_each(Waker::wake);
+            }
+        })
+        .await
+    }
+}
+
+impl Fetch for WaitOnce {
+    async fn get(ctx: &Context<'_>, key: String) -> async_graphql::Result<String> {
+        let barrier = ctx.data::<Arc<Barrier>>()?;
+        let mut waited = false;
+        poll_fn(|cx| {
+            if mem::replace(&mut waited, true) {
+                return Poll::Ready(());
+            }
+            let mut waiting = barrier.waiting.lock().expect("never poisoned");
+            waiting.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        ReadyValues::get(ctx, key).await
+    }
+}
+
 /// The ways of rendering the page, in table order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Way {
@@ -77,15 +138,17 @@ enum Way {
     GraphqlLoader,
     GraphqlLoaderNoDelay,
     GraphqlReady,
+    GraphqlWaitOnce,
     AsynqPage,
     HandPrimed,
 }
 
-const WAYS: [Way; 6] = [
+const WAYS: [Way; 7] = [
     Way::GraphqlAsynq,
     Way::GraphqlLoader,
     Way::GraphqlLoaderNoDelay,
     Way::GraphqlReady,
+    Way::GraphqlWaitOnce,
     Way::AsynqPage,
     Way::HandPrimed,
 ];
@@ -96,7 +159,10 @@ impl Way {
             Way::GraphqlAsynq => "async-graphql + asynq",
             Way::GraphqlLoader => "async-graphql + DataLoader (defaults: 1 ms delay)",
             Way::GraphqlLoaderNoDelay => "async-graphql + DataLoader (delay 0)",
-            Way::GraphqlReady => "async-graphql alone: ready values, no fetch (the floor)",
+            Way::GraphqlReady => "async-graphql alone: ready values, no fetch (its floor)",
+            Way::GraphqlWaitOnce => {
+                "async-graphql alone: each field waits once for all, no fetch (batching's floor)"
+            }
             Way::AsynqPage => "asynq page, no GraphQL",
             Way::HandPrimed => "hand-primed page, no GraphQL",
         }
@@ -115,6 +181,7 @@ struct Setup {
     asynq_schema: graphql::FeedSchema<ViaAsynq<Remote>>,
     loader_schema: graphql::FeedSchema<ViaDataLoader<Remote>>,
     ready_schema: graphql::FeedSchema<ReadyValues>,
+    barrier_schema: graphql::FeedSchema<WaitOnce>,
 }
 
 impl Setup {
@@ -143,6 +210,7 @@ impl Setup {
             asynq_schema: graphql::schema(),
             loader_schema: graphql::schema(),
             ready_schema: graphql::schema(),
+            barrier_schema: graphql::schema(),
         })
     }
 
@@ -154,7 +222,7 @@ impl Setup {
             }
             Way::GraphqlLoader | Way::GraphqlLoaderNoDelay => &self.remote.store,
             Way::HandPrimed => &self.hand,
-            Way::GraphqlReady => &self.ready,
+            Way::GraphqlReady | Way::GraphqlWaitOnce => &self.ready,
         }
     }
 
@@ -182,6 +250,16 @@ impl Setup {
                     .data(P)
                     .data(Arc::clone(&self.ready));
                 let response = self.tokio.block_on(self.ready_schema.execute(request));
+                graphql::render(response).map_err(|e| fail(&e))
+            }
+            Way::GraphqlWaitOnce => {
+                let barrier = Arc::new(Barrier::default());
+                let request = Request::new(FEED_QUERY)
+                    .data(P)
+                    .data(Arc::clone(&self.ready))
+                    .data(Arc::clone(&barrier));
+                let execute = barrier.run(self.barrier_schema.execute(request));
+                let response = self.tokio.block_on(execute);
                 graphql::render(response).map_err(|e| fail(&e))
             }
             Way::AsynqPage => self
@@ -321,14 +399,15 @@ pub(crate) fn tables(quick: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// `--only graphql-asynq` / `graphql-loader` / `graphql-loader-0` / `graphql-ready`: one way,
-/// repeated, for a profiler; `None` for other workloads.
+/// `--only graphql-asynq` / `graphql-loader` / `graphql-loader-0` / `graphql-ready` /
+/// `graphql-wait-once`: one way, repeated, for a profiler; `None` for other workloads.
 pub(crate) fn only(workload: &str, repeat: usize) -> Option<Result<(), String>> {
     let way = match workload {
         "graphql-asynq" => Way::GraphqlAsynq,
         "graphql-loader" => Way::GraphqlLoader,
         "graphql-loader-0" => Way::GraphqlLoaderNoDelay,
         "graphql-ready" => Way::GraphqlReady,
+        "graphql-wait-once" => Way::GraphqlWaitOnce,
         _ => return None,
     };
     Some(Setup::new(Duration::ZERO).and_then(|setup| {

@@ -35,8 +35,8 @@ struct Args {
     /// valgrind): `feed-asynq`, `feed-hand`, `feed-naive` (Q = 1000), `trivial`, `tree`, `waiting`
     /// (`--tasks` tasks each), `deep-chain`, `deep-tree` and their baselines `deep-chain-hand`,
     /// `deep-tree-hand` (`--tasks`: the chain's depth, the tree's levels), `graphql-asynq`,
-    /// `graphql-loader`, `graphql-loader-0`, `graphql-ready` (the FEED-1 GraphQL query,
-    /// Q = 1000).
+    /// `graphql-loader`, `graphql-loader-0`, `graphql-ready`, `graphql-wait-once` (the FEED-1
+    /// GraphQL query, Q = 1000).
     #[arg(long, value_name = "WORKLOAD")]
     only: Option<String>,
     /// Tasks of the `trivial` and `waiting` workloads of `--only`.
