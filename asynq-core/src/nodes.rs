@@ -86,28 +86,28 @@ const SCAN_MAX: usize = 8;
 impl ForeignWakers {
     /// Add `waker` unless a waker that wakes the same task is there already.
     fn add(&mut self, waker: &Waker) {
-        let key = (
-            waker.data() as usize,
-            std::ptr::from_ref(waker.vtable()) as usize,
-        );
         if self.list.len() < SCAN_MAX {
             if self.list.iter().any(|w| w.will_wake(waker)) {
                 return;
             }
         } else {
             if self.index.is_empty() {
-                let keys = self
-                    .list
-                    .iter()
-                    .map(|w| (w.data() as usize, std::ptr::from_ref(w.vtable()) as usize));
-                self.index.extend(keys);
+                self.index.extend(self.list.iter().map(identity));
             }
-            if !self.index.insert(key) {
+            if !self.index.insert(identity(waker)) {
                 return;
             }
         }
         self.list.push(waker.clone());
     }
+}
+
+/// The two pointers [`Waker::will_wake`] compares: equal for two wakers of the same task.
+fn identity(waker: &Waker) -> (usize, usize) {
+    (
+        waker.data() as usize,
+        std::ptr::from_ref(waker.vtable()) as usize,
+    )
 }
 
 /// The arena of nodes of one run, and its queue of runnable roots.
