@@ -10,7 +10,7 @@ use asynq_core::{DataSource, Error, Runtime, asynq};
 use asynq_examples::feed::fnv1a64;
 use asynq_examples::memory::MemoryStore;
 
-use crate::measure::ns_per_pair;
+use crate::measure::{ns_interleaved, ns_per_pair};
 use crate::sched::{Numbers, fetching_tasks, hand_fetching};
 
 // ---------------------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ pub(crate) fn tables(quick: bool) -> Result<(), String> {
         "| depth | asynq ns per level | hand-written loop ns per level | asynq / hand | rounds |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: |");
-    let mut per_level = Vec::new();
+    let mut rounds = Vec::new();
     for &depth in depths {
         let expected = hand_walk(depth);
         let got = rt
@@ -178,24 +178,37 @@ pub(crate) fn tables(quick: bool) -> Result<(), String> {
         if got != expected {
             return Err(format!("chain {depth}: asynq {got}, by hand {expected}"));
         }
-        let rounds = rt.last_stats().rounds;
-        // Every sample walks 100k levels (a 1k chain 100 times), so that a sample of a short
-        // chain is as long as one of the longest and timer noise weighs the same on each.
+        rounds.push(rt.last_stats().rounds);
+    }
+    // Every sample walks 100k levels (a 1k chain 100 times), so that a sample of a short chain
+    // is as long as one of the longest and timer noise weighs the same on each; the depths take
+    // turns, so that the spread compares samples of the same moments.
+    let rt = &rt;
+    let mut workloads: Vec<(u64, Box<dyn FnMut() -> u64>)> = Vec::new();
+    for &depth in depths {
         let walks = (100_000 / depth).max(1);
-        let (asynq, hand) = ns_per_pair(
-            runs,
+        workloads.push((
             depth * walks,
-            || {
+            Box::new(move || {
                 (0..walks)
                     .map(|_| rt.run(walk(0, depth)).expect("checked above"))
                     .sum()
-            },
-            || (0..walks).map(|_| hand_walk(depth)).sum(),
-        );
+            }),
+        ));
+        workloads.push((
+            depth * walks,
+            Box::new(move || (0..walks).map(|_| hand_walk(depth)).sum()),
+        ));
+    }
+    let ns = ns_interleaved(runs, &mut workloads);
+    let mut per_level = Vec::new();
+    for (i, &depth) in depths.iter().enumerate() {
+        let (asynq, hand) = (ns[2 * i], ns[2 * i + 1]);
         per_level.push(asynq);
         println!(
-            "| {depth} | {asynq:.1} | {hand:.1} | {:.2} | {rounds} |",
-            asynq / hand
+            "| {depth} | {asynq:.1} | {hand:.1} | {:.2} | {} |",
+            asynq / hand,
+            rounds[i]
         );
     }
     let (low, high) = per_level

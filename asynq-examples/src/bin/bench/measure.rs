@@ -108,25 +108,40 @@ impl Clock {
 pub(crate) fn ns_per_pair(
     runs: usize,
     units: u64,
-    mut asynq: impl FnMut() -> u64,
-    mut baseline: impl FnMut() -> u64,
+    asynq: impl FnMut() -> u64,
+    baseline: impl FnMut() -> u64,
 ) -> (f64, f64) {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut workloads: [(u64, Box<dyn FnMut() -> u64 + '_>); 2] =
+        [(units, Box::new(asynq)), (units, Box::new(baseline))];
+    let ns = ns_interleaved(runs, &mut workloads);
+    (ns[0], ns[1])
+}
+
+/// Nanoseconds per unit of each workload, `(units per call, the workload)`: medians over `runs`
+/// runs (after a warm-up), each run calling every workload once, starting one further along
+/// each time. A machine whose speed drifts over the seconds of a table then slows every
+/// workload alike, and ratios between them (a spread across sizes, asynq against a baseline)
+/// are taken from samples of the same moments.
+pub(crate) fn ns_interleaved(
+    runs: usize,
+    workloads: &mut [(u64, Box<dyn FnMut() -> u64 + '_>)],
+) -> Vec<f64> {
+    let n = workloads.len();
+    let mut samples = vec![Vec::with_capacity(runs); n];
     for run in 0..=runs {
-        let mut ns = [0.0; 2];
-        for i in 0..2 {
-            let which = (run + i) % 2;
+        for i in 0..n {
+            let which = (run + i) % n;
+            let (units, workload) = &mut workloads[which];
             let start = Clock::start();
-            let out = if which == 0 { asynq() } else { baseline() };
-            ns[which] = start.elapsed().as_secs_f64() * 1e9 / units as f64;
+            let out = workload();
+            let ns = start.elapsed().as_secs_f64() * 1e9 / *units as f64;
             std::hint::black_box(out);
-        }
-        if run > 0 {
-            a.push(ns[0]);
-            b.push(ns[1]);
+            if run > 0 {
+                samples[which].push(ns);
+            }
         }
     }
-    (median(a), median(b))
+    samples.into_iter().map(median).collect()
 }
 
 /// Nanoseconds per unit of one run of `task`, `units` units per run.
