@@ -10,7 +10,7 @@ use asynq_core::{DataSource, Error, Runtime, asynq};
 use asynq_examples::feed::fnv1a64;
 use asynq_examples::memory::MemoryStore;
 
-use crate::measure::{ns_interleaved, ns_per_pair};
+use crate::measure::{Workload, ns_interleaved, ns_per_pair};
 use crate::sched::{Numbers, fetching_tasks, hand_fetching};
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ pub(crate) fn tables(quick: bool) -> Result<(), String> {
     // is as long as one of the longest and timer noise weighs the same on each; the depths take
     // turns, so that the spread compares samples of the same moments.
     let rt = &rt;
-    let mut workloads: Vec<(u64, Box<dyn FnMut() -> u64>)> = Vec::new();
+    let mut workloads: Vec<Workload<'_>> = Vec::new();
     for &depth in depths {
         let walks = (100_000 / depth).max(1);
         workloads.push((

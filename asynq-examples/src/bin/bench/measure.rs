@@ -111,21 +111,21 @@ pub(crate) fn ns_per_pair(
     asynq: impl FnMut() -> u64,
     baseline: impl FnMut() -> u64,
 ) -> (f64, f64) {
-    let mut workloads: [(u64, Box<dyn FnMut() -> u64 + '_>); 2] =
-        [(units, Box::new(asynq)), (units, Box::new(baseline))];
+    let mut workloads: [Workload<'_>; 2] = [(units, Box::new(asynq)), (units, Box::new(baseline))];
     let ns = ns_interleaved(runs, &mut workloads);
     (ns[0], ns[1])
 }
+
+/// A workload of [`ns_interleaved`]: the units of work one call does, and the call (its output
+/// is kept from the optimizer).
+pub(crate) type Workload<'a> = (u64, Box<dyn FnMut() -> u64 + 'a>);
 
 /// Nanoseconds per unit of each workload, `(units per call, the workload)`: medians over `runs`
 /// runs (after a warm-up), each run calling every workload once, starting one further along
 /// each time. A machine whose speed drifts over the seconds of a table then slows every
 /// workload alike, and ratios between them (a spread across sizes, asynq against a baseline)
 /// are taken from samples of the same moments.
-pub(crate) fn ns_interleaved(
-    runs: usize,
-    workloads: &mut [(u64, Box<dyn FnMut() -> u64 + '_>)],
-) -> Vec<f64> {
+pub(crate) fn ns_interleaved(runs: usize, workloads: &mut [Workload<'_>]) -> Vec<f64> {
     let n = workloads.len();
     let mut samples = vec![Vec::with_capacity(runs); n];
     for run in 0..=runs {
