@@ -15,12 +15,13 @@ use std::task::Poll;
 
 use futures::FutureExt as _;
 use futures::future::Either;
-use smallvec::smallvec;
+use hashbrown::hash_table;
 
-use crate::nodes::{LazyWaiter, Nodes, Waiters};
+use crate::nodes::{LazyWaiter, NONE, Nodes, Waiter};
 
 mod keys;
 mod registered;
+mod waiting;
 
 use crate::error::{Error, SourceError, debug_bounded};
 use crate::source::{DataSource, EachOutput, FetchTimeout, panic_message};
@@ -28,6 +29,7 @@ use crate::stats::SourceStats;
 use keys::KeyIndex;
 pub(crate) use registered::{ErasedSource, Registered};
 use registered::{Fetcher, SPARE_MAX_BYTES, Spare};
+use waiting::MoreWaiters;
 
 /// A source's state in one run, type-erased for the scheduler.
 pub(crate) trait ErasedState: Send {
@@ -57,17 +59,17 @@ pub(crate) struct CallDone {
 type FetchResult<S> = Result<EachOutput<S>, SourceError>;
 
 struct Finished<S: DataSource> {
-    call: u32,
     keys: Vec<S::Key>,
     slots: Vec<u32>,
     result: FetchResult<S>,
 }
 
 pub(crate) enum Slot<V> {
-    /// Asked for; `call` is 0 until the key is sent.
+    /// Asked for, not answered yet: the first request's waiter, and the head of the list of
+    /// the others in the state's [`MoreWaiters`] (`NONE`: no other).
     Pending {
-        waiters: Waiters,
-        call: u32,
+        first: Waiter,
+        more: u32,
     },
     Ready(V),
     Failed(Box<Error>),
@@ -92,7 +94,8 @@ pub(crate) struct SourceState<S: DataSource> {
     slots: Vec<Slot<S::Value>>,
     /// Keys to send at the end of this round, with their slots.
     batch: Vec<(S::Key, u32)>,
-    next_call: u32,
+    /// The waiters of pending keys beyond each key's first.
+    more_waiters: MoreWaiters,
     stats: SourceStats,
     /// Where the containers go when the run ends: the registered source's spare.
     spare: Arc<Mutex<Option<Spare<S>>>>,
@@ -145,7 +148,7 @@ impl<S: DataSource> SourceState<S> {
             keys,
             slots,
             batch,
-            next_call: 1,
+            more_waiters: MoreWaiters::default(),
             spare: home,
         }
     }
@@ -154,45 +157,48 @@ impl<S: DataSource> SourceState<S> {
     pub(crate) fn request(&mut self, key: S::Key, waiter: LazyWaiter<'_>) -> Request<S::Value> {
         self.stats.requested += 1;
         let hash = self.keys.hasher.hash_one(&key);
-        match self.keys.find(hash, &key, &self.batch) {
-            Some(slot) => match &mut self.slots[slot as usize] {
-                Slot::Ready(v) => {
-                    self.stats.cache_hits += 1;
-                    #[cfg(feature = "tracing")]
-                    tracing::trace!(source = %self.name, "asynq.cache_hit");
-                    Request::Done(Ok(v.clone()))
-                }
-                Slot::Failed(err) => {
-                    self.stats.cache_hits += 1;
-                    Request::Done(Err((**err).clone()))
-                }
-                Slot::Pending { waiters, .. } => {
-                    self.stats.coalesced += 1;
-                    waiters.push(waiter.get());
-                    Request::Wait(slot)
-                }
-            },
-            None if !self.primed.is_empty() && self.primed.contains_key(&key) => {
-                self.stats.cache_hits += 1;
-                Request::Done(Ok(self.primed[&key].clone()))
+        let new = self.slots.len();
+        let vacant = match self.keys.entry(hash, &key, &self.batch) {
+            hash_table::Entry::Occupied(entry) => {
+                let slot = *entry.get();
+                return match &mut self.slots[slot as usize] {
+                    Slot::Ready(v) => {
+                        self.stats.cache_hits += 1;
+                        #[cfg(feature = "tracing")]
+                        tracing::trace!(source = %self.name, "asynq.cache_hit");
+                        Request::Done(Ok(v.clone()))
+                    }
+                    Slot::Failed(err) => {
+                        self.stats.cache_hits += 1;
+                        Request::Done(Err((**err).clone()))
+                    }
+                    Slot::Pending { more, .. } => {
+                        self.stats.coalesced += 1;
+                        *more = self.more_waiters.push(*more, waiter.get());
+                        Request::Wait(slot)
+                    }
+                };
             }
-            None => {
-                let slot = u32::try_from(self.slots.len()).expect("more than 2^32 keys in one run");
-                self.batch.push((key, slot));
-                self.keys.insert(hash, slot, &self.batch);
-                // Not `push`: a value made before `push`'s possible call to grow the vector is
-                // built on the stack and copied, and that copy's loads stalled on the stores
-                // just made (store forwarding): a sixth of a waiting task's time in the profile.
-                // `resize_with` grows first and then builds the slot in place.
-                let waiter = waiter.get();
-                self.slots
-                    .resize_with(self.slots.len() + 1, || Slot::Pending {
-                        waiters: smallvec![waiter],
-                        call: 0,
-                    });
-                Request::Wait(slot)
-            }
+            hash_table::Entry::Vacant(vacant) => vacant,
+        };
+        if !self.primed.is_empty()
+            && let Some(value) = self.primed.get(&key)
+        {
+            self.stats.cache_hits += 1;
+            return Request::Done(Ok(value.clone()));
         }
+        let slot = u32::try_from(new).expect("more than 2^32 keys in one run");
+        vacant.insert(slot);
+        self.batch.push((key, slot));
+        let first = waiter.get();
+        // Grown before the slot is made: a slot made before `push`'s possible call to grow the
+        // vector was built on the stack and copied, and that copy's loads stalled on the
+        // stores just made (store forwarding; a sixth of a waiting task's time when a slot
+        // was five words). `resize_with`, which avoided that, was not inlined: 36
+        // instructions a key.
+        self.slots.reserve(1);
+        self.slots.push(Slot::Pending { first, more: NONE });
+        Request::Wait(slot)
     }
 
     /// What a request waiting on `slot` waits on, for a stall's message: the source and the
@@ -214,9 +220,9 @@ impl<S: DataSource> SourceState<S> {
         }
     }
 
+    /// Fail every key of a call (its `slots`, its `keys`) still pending, with `make(key)`.
     fn fail_pending(
         &mut self,
-        call: u32,
         slots: &[u32],
         keys: &[S::Key],
         nodes: &mut Nodes,
@@ -224,13 +230,10 @@ impl<S: DataSource> SourceState<S> {
     ) {
         for (&slot, key) in slots.iter().zip(keys) {
             let entry = &mut self.slots[slot as usize];
-            if let Slot::Pending { call: c, waiters } = entry
-                && *c == call
-            {
-                let waiters = std::mem::take(waiters);
+            if let Slot::Pending { first, more } = *entry {
                 *entry = Slot::Failed(Box::new(make(format!("{key:?}"))));
                 self.stats.failed += 1;
-                waiters.into_iter().for_each(|w| nodes.wake(w));
+                self.more_waiters.wake(first, more, nodes);
                 // Failures are not cached: the waiters read the error from the slot, and a
                 // later request for the key (a retry) fetches it again.
                 self.keys.remove(key, slot);
@@ -241,15 +244,12 @@ impl<S: DataSource> SourceState<S> {
 
 impl<S: DataSource> SourceState<S> {
     /// One call of `fetch` with the keys of `batch`, consecutive slots.
+    ///
+    /// A slot is sent in exactly one call (slots are made for keys not indexed yet, and a
+    /// round's batch is split among its calls), so a pending slot of a call's answer is that
+    /// call's to settle: slots need no mark of their call.
     fn launch(&mut self, batch: Vec<(S::Key, u32)>, calls: &mut Vec<CallFuture>, eager: bool) {
-        let call = self.next_call;
-        self.next_call += 1;
         let (keys, slots): (Vec<S::Key>, Vec<u32>) = batch.into_iter().unzip();
-        for &slot in &slots {
-            if let Slot::Pending { call: c, .. } = &mut self.slots[slot as usize] {
-                *c = call;
-            }
-        }
         if eager {
             self.keys.in_flight.push((slots[0], keys.clone()));
         }
@@ -277,7 +277,6 @@ impl<S: DataSource> SourceState<S> {
                 }
             };
             let finished = Finished::<S> {
-                call,
                 keys,
                 slots,
                 result,
@@ -302,12 +301,14 @@ impl<S: DataSource> SourceState<S> {
         match self.keys.find(hash, &key, &self.batch) {
             Some(slot) => {
                 let entry = &mut self.slots[slot as usize];
-                if let Slot::Pending { waiters, .. } = entry {
-                    std::mem::take(waiters)
-                        .into_iter()
-                        .for_each(|w| nodes.wake(w));
-                }
+                let pending = match *entry {
+                    Slot::Pending { first, more } => Some((first, more)),
+                    _ => None,
+                };
                 *entry = Slot::Ready(value);
+                if let Some((first, more)) = pending {
+                    self.more_waiters.wake(first, more, nodes);
+                }
             }
             // Before the round's first request: a slot of its own, home at once.
             None if self.batch.is_empty()
@@ -348,17 +349,10 @@ impl<S: DataSource> SourceState<S> {
     }
 
     /// The whole call failed: every key of it still waiting gets the source's error.
-    fn fail_call(
-        &mut self,
-        call: u32,
-        slots: &[u32],
-        keys: &[S::Key],
-        nodes: &mut Nodes,
-        error: SourceError,
-    ) {
+    fn fail_call(&mut self, slots: &[u32], keys: &[S::Key], nodes: &mut Nodes, error: SourceError) {
         let name = Arc::clone(&self.name);
         let batch = keys.len();
-        self.fail_pending(call, slots, keys, nodes, |key| Error::Source {
+        self.fail_pending(slots, keys, nodes, |key| Error::Source {
             source: Arc::clone(&name),
             key,
             batch,
@@ -394,7 +388,6 @@ impl<S: DataSource> ErasedState for SourceState<S> {
 
     fn complete(&mut self, done: Box<dyn Any + Send>, nodes: &mut Nodes) {
         let Finished {
-            call,
             keys,
             slots,
             result,
@@ -422,11 +415,8 @@ impl<S: DataSource> ErasedState for SourceState<S> {
                         }
                     };
                     let entry = &mut self.slots[slot as usize];
-                    // Only keys of this call still waiting: a second answer for a key loses.
-                    if let Slot::Pending { call: c, waiters } = entry
-                        && *c == call
-                    {
-                        let waiters = std::mem::take(waiters);
+                    // Only keys still waiting: a second answer for a key loses.
+                    if let Slot::Pending { first, more } = *entry {
                         match value {
                             Ok(value) => *entry = Slot::Ready(value),
                             Err(error) => {
@@ -441,17 +431,17 @@ impl<S: DataSource> ErasedState for SourceState<S> {
                                 self.keys.remove(&key, slot);
                             }
                         }
-                        waiters.into_iter().for_each(|w| nodes.wake(w));
+                        self.more_waiters.wake(first, more, nodes);
                     }
                 }
                 let name = Arc::clone(&self.name);
-                self.fail_pending(call, &slots, &keys, nodes, |key| Error::MissingKey {
+                self.fail_pending(&slots, &keys, nodes, |key| Error::MissingKey {
                     source: Arc::clone(&name),
                     key,
                 });
             }
-            Ok(Err(error)) => self.fail_call(call, &slots, &keys, nodes, Arc::from(error.into())),
-            Err(error) => self.fail_call(call, &slots, &keys, nodes, error),
+            Ok(Err(error)) => self.fail_call(&slots, &keys, nodes, Arc::from(error.into())),
+            Err(error) => self.fail_call(&slots, &keys, nodes, error),
         }
         if !self.caches_answers {
             // The waiters read their values from the slots; later requests fetch again.

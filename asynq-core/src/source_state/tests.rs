@@ -98,3 +98,10 @@ fn a_run_reuses_the_containers_of_the_last_but_none_of_its_answers() {
         assert_eq!(figures, (1, n as usize, 0));
     }
 }
+
+#[test]
+fn a_pending_slot_is_as_small_as_a_slot_of_a_word_sized_value() {
+    // Slots are touched once per key by the request, the answer and the waiter's read: a
+    // wide round reads and writes every one of them.
+    assert!(size_of::<Slot<u64>>() <= 2 * size_of::<u64>());
+}
