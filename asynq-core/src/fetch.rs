@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::context::with_ctx;
+use crate::context::with_ctx_or;
 use crate::error::Error;
 use crate::source::{DataSource, Load, LoadState};
 use crate::source_state::Request;
@@ -15,70 +15,84 @@ use crate::yieldable::Yieldable;
 impl<S: DataSource> Future for Load<S> {
     type Output = Result<S::Value, Error>;
 
+    // Each branch builds its result where `poll` returns it: the result is large (`Error` is
+    // 64 bytes), and passing it out of the run's closure as an `Option`, then through a local
+    // to the return, copied it twice per poll.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let result = match this.state {
+        match this.state {
             LoadState::New => {
                 let key = this
                     .key
                     .take()
                     .expect("a fetch request polled after it completed");
-                with_ctx(|run| {
-                    let Some(index) = run.source_index(TypeId::of::<S>()) else {
-                        return Poll::Ready(Err(Error::NoSource {
-                            source_type: std::any::type_name::<S>(),
-                        }));
-                    };
-                    let (state, waiter) = run.source_state_and_waiter::<S>(index);
-                    match state.request(key, waiter) {
-                        Request::Done(r) => Poll::Ready(r),
-                        Request::Wait(slot) => {
-                            this.state = LoadState::Waiting {
-                                source: index,
-                                slot,
-                            };
-                            let node = run.current_node();
-                            crate::waker::attach(run, node, cx.waker());
-                            Poll::Pending
+                with_ctx_or(
+                    &mut this.state,
+                    |run, state| {
+                        let Some(index) = run.source_index(TypeId::of::<S>()) else {
+                            *state = LoadState::Done;
+                            return Poll::Ready(Err(Error::NoSource {
+                                source_type: std::any::type_name::<S>(),
+                            }));
+                        };
+                        let (source, waiter) = run.source_state_and_waiter::<S>(index);
+                        match source.request(key, waiter) {
+                            Request::Done(r) => {
+                                *state = LoadState::Done;
+                                Poll::Ready(r)
+                            }
+                            Request::Wait(slot) => {
+                                *state = LoadState::Waiting {
+                                    source: index,
+                                    slot,
+                                };
+                                crate::waker::attach_current(run, cx.waker());
+                                Poll::Pending
+                            }
+                        }
+                    },
+                    |state| {
+                        *state = LoadState::Done;
+                        not_in_run::<S>()
+                    },
+                )
+            }
+            LoadState::Waiting { source, slot } => with_ctx_or(
+                &mut this.state,
+                |run, state| {
+                    let diagnosing = run.diagnose.is_some();
+                    let source = run.source_state::<S>(source);
+                    let poll = source.poll_slot(slot);
+                    if poll.is_ready() {
+                        *state = LoadState::Done;
+                        return poll;
+                    }
+                    if diagnosing {
+                        let what = source.waiting_on(slot);
+                        if let Some(diagnosis) = &mut run.diagnose {
+                            diagnosis.waits_on(what);
                         }
                     }
-                })
-                .unwrap_or_else(|| {
-                    Poll::Ready(Err(Error::NotInRun {
-                        source_type: std::any::type_name::<S>(),
-                        call: "DataSource::load",
-                    }))
-                })
-            }
-            LoadState::Waiting { source, slot } => with_ctx(|run| {
-                let diagnosing = run.diagnose.is_some();
-                let state = run.source_state::<S>(source);
-                let poll = state.poll_slot(slot);
-                if diagnosing && poll.is_pending() {
-                    let what = state.waiting_on(slot);
-                    if let Some(diagnosis) = &mut run.diagnose {
-                        diagnosis.waits_on(what);
-                    }
-                }
-                if poll.is_pending() {
-                    let node = run.current_node();
-                    crate::waker::attach(run, node, cx.waker());
-                }
-                poll
-            })
-            .unwrap_or_else(|| {
-                Poll::Ready(Err(Error::NotInRun {
-                    source_type: std::any::type_name::<S>(),
-                    call: "DataSource::load",
-                }))
-            }),
+                    crate::waker::attach_current(run, cx.waker());
+                    poll
+                },
+                |state| {
+                    *state = LoadState::Done;
+                    not_in_run::<S>()
+                },
+            ),
             LoadState::Done => panic!("a fetch request polled after it completed"),
-        };
-        if result.is_ready() {
-            this.state = LoadState::Done;
         }
-        result
     }
+}
+
+/// A fetch request polled outside any run.
+#[cold]
+fn not_in_run<S: DataSource>() -> Poll<Result<S::Value, Error>> {
+    Poll::Ready(Err(Error::NotInRun {
+        source_type: std::any::type_name::<S>(),
+        call: "DataSource::load",
+    }))
 }
 
 impl<S: DataSource> Yieldable for Load<S> {

@@ -55,6 +55,21 @@ pub(crate) fn attach(run: &mut RunState, node: u32, waker: &Waker) {
     }
 }
 
+/// [`attach`] for the future being polled, in the node it is polled in (made now if needed):
+/// nothing to do, nor any node to make, for the run's own waker.
+#[inline(always)]
+pub(crate) fn attach_current(run: &mut RunState, waker: &Waker) {
+    if !is_inline(waker) {
+        attach_current_foreign(run, waker);
+    }
+}
+
+#[inline(never)]
+fn attach_current_foreign(run: &mut RunState, waker: &Waker) {
+    let node = run.current_node();
+    run.nodes.attach(node, waker);
+}
+
 fn clone_inline(_: *const ()) -> RawWaker {
     let waker = with_ctx(|run| {
         let waiter = run.current_waiter();
