@@ -268,15 +268,13 @@ impl Nodes {
             _ => return,
         }
         loop {
-            let node = &mut self.nodes[id as usize];
-            if attached
-                && std::mem::take(&mut node.foreign)
-                && let Some(wakers) = self.foreign.remove(&id)
-            {
-                self.wake_later.extend(wakers.list);
+            let mut node = &mut self.nodes[id as usize];
+            if attached && node.foreign {
+                node.foreign = false;
+                self.wake_foreign(id);
+                node = &mut self.nodes[id as usize];
             }
             attached = true;
-            let node = &mut self.nodes[id as usize];
             if node.queued {
                 return;
             }
@@ -300,6 +298,14 @@ impl Nodes {
                 self.nodes[tail as usize].next = id;
             }
             id = parent;
+        }
+    }
+
+    /// The foreign wakers attached to node `id` (whose mark is cleared) are to be woken.
+    #[cold]
+    fn wake_foreign(&mut self, id: u32) {
+        if let Some(wakers) = self.foreign.remove(&id) {
+            self.wake_later.extend(wakers.list);
         }
     }
 

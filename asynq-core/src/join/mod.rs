@@ -145,7 +145,7 @@ fn exit_child(parent: u32, done: bool) -> u32 {
             LAZY if done => NONE,
             // Waits on something that took no node (a foreign future): give it one
             // anyway, so that a stall's last pass polls it again to say who waits.
-            LAZY => run.current_node(),
+            LAZY => node_for_foreign_wait(run),
             node => node,
         };
         run.current = parent;
@@ -156,6 +156,14 @@ fn exit_child(parent: u32, done: bool) -> u32 {
         after
     })
     .unwrap_or(NONE)
+}
+
+/// A node for a child that waits without one (see [`exit_child`]); out of line, so that the
+/// common paths of `exit_child` stay small enough to inline.
+#[cold]
+#[inline(never)]
+fn node_for_foreign_wait(run: &mut crate::context::RunState) -> u32 {
+    run.current_node()
 }
 
 /// Free a node of the run.
