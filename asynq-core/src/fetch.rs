@@ -21,29 +21,27 @@ impl<S: DataSource> Future for Load<S> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         match this.state {
-            LoadState::New => {
-                let key = this
-                    .key
-                    .take()
-                    .expect("a fetch request polled after it completed");
+            LoadState::New(_) => {
+                // Done from now on unless it waits (also if `request` unwinds).
+                let LoadState::New(key) = std::mem::replace(&mut this.state, LoadState::Done)
+                else {
+                    unreachable!("matched as new")
+                };
                 with_ctx_or(
                     &mut this.state,
                     |run, state| {
                         let Some(index) = run.source_index(TypeId::of::<S>()) else {
-                            *state = LoadState::Done;
                             return Poll::Ready(Err(Error::NoSource {
                                 source_type: std::any::type_name::<S>(),
                             }));
                         };
                         let (source, waiter) = run.source_state_and_waiter::<S>(index);
                         match source.request(key, waiter) {
-                            Request::Done(r) => {
-                                *state = LoadState::Done;
-                                Poll::Ready(r)
-                            }
+                            Request::Done(r) => Poll::Ready(r),
                             Request::Wait(slot) => {
                                 *state = LoadState::Waiting {
-                                    source: index,
+                                    source: u32::try_from(index)
+                                        .expect("fewer than 2^32 registered sources"),
                                     slot,
                                 };
                                 crate::waker::attach_current(run, cx.waker());
@@ -51,17 +49,14 @@ impl<S: DataSource> Future for Load<S> {
                             }
                         }
                     },
-                    |state| {
-                        *state = LoadState::Done;
-                        not_in_run::<S>()
-                    },
+                    |_| not_in_run::<S>(),
                 )
             }
             LoadState::Waiting { source, slot } => with_ctx_or(
                 &mut this.state,
                 |run, state| {
                     let diagnosing = run.diagnose.is_some();
-                    let source = run.source_state::<S>(source);
+                    let source = run.source_state::<S>(source as usize);
                     let poll = source.poll_slot(slot);
                     if poll.is_ready() {
                         *state = LoadState::Done;

@@ -192,8 +192,7 @@ pub trait DataSource: Send + Sync + 'static {
         Self: Sized,
     {
         Load {
-            key: Some(key),
-            state: LoadState::New,
+            state: LoadState::New(key),
             _source: PhantomData,
         }
     }
@@ -237,33 +236,46 @@ pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
 /// in this run is answered at once from the run's cache.
 #[must_use = "fetch requests do nothing unless awaited"]
 pub struct Load<S: DataSource> {
-    pub(crate) key: Option<S::Key>,
-    pub(crate) state: LoadState,
+    pub(crate) state: LoadState<S::Key>,
     pub(crate) _source: PhantomData<fn() -> S>,
 }
 
 /// Where a fetch request is; its future is in `fetch.rs`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum LoadState {
-    New,
-    Waiting { source: usize, slot: u32 },
+///
+/// The key is held until the first poll sends it, in the place of the slot the request waits
+/// on after: a request for a word-sized key is two words, where a key beside the state took
+/// four, and a wide round streams every waiting task's future through the cache twice.
+pub(crate) enum LoadState<K> {
+    New(K),
+    Waiting { source: u32, slot: u32 },
     Done,
 }
 
 impl<S: DataSource> Load<S> {
     /// The key this request asks for (until it has been sent).
     pub fn key(&self) -> Option<&S::Key> {
-        self.key.as_ref()
+        match &self.state {
+            LoadState::New(key) => Some(key),
+            _ => None,
+        }
     }
 }
 
 impl<S: DataSource> Debug for Load<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Load")
+        let mut debug = f.debug_struct("Load");
+        debug
             .field("source", &short_type_name::<S>())
-            .field("key", &self.key)
-            .field("state", &self.state)
-            .finish()
+            .field("key", &self.key());
+        match self.state {
+            LoadState::New(_) => debug.field("state", &"New"),
+            LoadState::Waiting { source, slot } => debug
+                .field("state", &"Waiting")
+                .field("source", &source)
+                .field("slot", &slot),
+            LoadState::Done => debug.field("state", &"Done"),
+        };
+        debug.finish()
     }
 }
 

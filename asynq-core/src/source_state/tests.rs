@@ -105,3 +105,9 @@ fn a_pending_slot_is_as_small_as_a_slot_of_a_word_sized_value() {
     // wide round reads and writes every one of them.
     assert!(size_of::<Slot<u64>>() <= 2 * size_of::<u64>());
 }
+
+#[test]
+fn a_fetch_request_for_a_word_sized_key_is_two_words() {
+    // A wide round streams every waiting task's future, this request inside it, twice.
+    assert!(size_of::<crate::source::Load<Doubles>>() <= 2 * size_of::<u64>());
+}
