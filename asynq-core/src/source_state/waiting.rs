@@ -8,9 +8,11 @@ use crate::nodes::{NONE, Nodes, Waiter};
 /// here (`NONE` when there are none). Almost every key has exactly one waiter: for a `u64`
 /// value a slot is two words (the value, or a waiter and a list head) where it was four with
 /// a small vector of waiters and the number of its call, and a wide round touches half the
-/// memory per key (a fifth fewer D1 misses per waiting task). The lists are linked through this one
-/// buffer, newest first; the buffer is emptied, keeping its capacity, whenever no waiter is
-/// left in it, so it holds at most the waiters of the keys pending at once.
+/// memory per key (a fifth fewer D1 misses per waiting task). The lists are linked through
+/// this one buffer, newest first. Woken entries are not reused one by one: the buffer is
+/// emptied, keeping its capacity, whenever no waiter is left in it, which is at the end of
+/// every round whose calls all answered. It therefore holds the extra waiters coalesced since
+/// that last happened: one entry per coalesced request, the same bound as the requests.
 #[derive(Default)]
 pub(crate) struct MoreWaiters {
     /// `(waiter, next)`: the next entry of the same list, or `NONE`.
